@@ -1,0 +1,265 @@
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access -- the fixtures are deliberately ill-typed objects */
+import { describe, expect, it } from 'vitest';
+import { SyncError } from '../errors.js';
+import { parseDuration } from './duration.js';
+import { MIN_REFRESH_INTERVAL, type SecretSyncSpec } from './schema.js';
+import { parseSecretSync, specRuleErrors, validateSecretSync } from './validate.js';
+
+// A value that must never appear in an error message.
+const CANARY = 'Canary_Value_7f3a';
+
+function good(): Record<string, any> {
+  return {
+    apiVersion: 'vaultsync.io/v1alpha1',
+    kind: 'SecretSync',
+    metadata: { name: 'myapp', namespace: 'default', uid: 'uid-1', generation: 2, managedFields: [] },
+    spec: {
+      vault: { kv: { path: 'myapp/config' } },
+      auth: { kubernetes: { role: 'app-read', serviceAccountName: 'myapp' } },
+    },
+  };
+}
+
+function errorsOf(obj: unknown): string[] {
+  const result = validateSecretSync(obj);
+  if (result.ok) throw new Error('expected the object to be rejected');
+  return result.errors;
+}
+
+describe('validateSecretSync', () => {
+  it('accepts a minimal object and applies the defaults to a copy', () => {
+    const input = good();
+    const before = structuredClone(input);
+    const result = validateSecretSync(input);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.value.spec).toEqual({
+      vault: { kv: { path: 'myapp/config', mount: 'secret' } },
+      auth: { kubernetes: { role: 'app-read', serviceAccountName: 'myapp' } },
+      target: { type: 'Opaque', immutable: false, deletionPolicy: 'Delete' },
+      refresh: {},
+    });
+    expect(result.value.metadata.generation).toBe(2);
+    expect(input).toEqual(before);
+  });
+
+  it('keeps values that are set instead of defaulting them', () => {
+    const obj = good();
+    obj.spec.vault.kv.mount = 'kv';
+    obj.spec.target = { name: 'out', type: 'kubernetes.io/tls', immutable: true, deletionPolicy: 'Retain' };
+    obj.spec.refresh = { interval: '1h30m' };
+    obj.spec.data = [{ secretKey: 'DB_PASS', property: 'db' }];
+    obj.status = {
+      conditions: [
+        { type: 'Ready', status: 'True', lastTransitionTime: '2025-01-01T00:00:00Z', reason: 'Synced', message: '' },
+      ],
+      vaultVersion: 3,
+    };
+    const result = validateSecretSync(obj);
+    expect(result.ok && result.value.spec).toEqual({
+      ...obj.spec,
+      vault: { kv: { path: 'myapp/config', mount: 'kv' } },
+    });
+    expect(result.ok && result.value.status?.vaultVersion).toBe(3);
+  });
+
+  // [what, mutation, exact errors]. Canary values sit where a message could echo them.
+  const bad: [string, (o: Record<string, any>) => void, string[]][] = [
+    ['not an object', (o) => (o.spec = CANARY), ['spec: must be an object']],
+    ['missing spec', (o) => delete o.spec, ['spec: is required']],
+    ['missing role', (o) => delete o.spec.auth.kubernetes.role, ['spec.auth.kubernetes.role: is required']],
+    ['missing kv', (o) => delete o.spec.vault.kv, ['spec.vault.kv: is required']],
+    ['wrong apiVersion', (o) => (o.apiVersion = 'v1'), ['apiVersion: must be "vaultsync.io/v1alpha1"']],
+    ['missing uid', (o) => delete o.metadata.uid, ['metadata.uid: is required']],
+    [
+      'bad target name',
+      (o) => (o.spec.target = { name: CANARY }),
+      ['spec.target.name: must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'],
+    ],
+    [
+      'bad secretKey',
+      (o) => (o.spec.data = [{ secretKey: 'ok' }, { secretKey: `${CANARY} x`, property: 'p' }]),
+      ['spec.data[0].property: is required', 'spec.data[1].secretKey: must match ^[-._a-zA-Z0-9]+$'],
+    ],
+    [
+      'unknown deletionPolicy',
+      (o) => (o.spec.target = { deletionPolicy: CANARY }),
+      ['spec.target.deletionPolicy: must be one of "Delete", "Retain"'],
+    ],
+    ['kv version 0', (o) => (o.spec.vault.kv.version = 0), ['spec.vault.kv.version: must be at least 1']],
+    ['kv version 1.5', (o) => (o.spec.vault.kv.version = 1.5), ['spec.vault.kv.version: must be an integer']],
+    [
+      'empty path',
+      (o) => (o.spec.vault.kv.path = ''),
+      ['spec.vault.kv.path: must not be empty', 'spec.vault.kv.path: must match ^[^/](.*[^/])?$'],
+    ],
+    [
+      'path too long',
+      (o) => (o.spec.vault.kv.path = CANARY.repeat(100)),
+      ['spec.vault.kv.path: must be at most 1024 characters long'],
+    ],
+    ['empty data', (o) => (o.spec.data = []), ['spec.data: must have at least 1 item(s)']],
+    [
+      'immutable as string',
+      (o) => (o.spec.target = { immutable: 'yes' }),
+      ['spec.target.immutable: must be a boolean'],
+    ],
+    [
+      'label value not a string',
+      (o) => (o.spec.target = { labels: { 'app.kubernetes.io/name': 7 } }),
+      ['spec.target.labels["app.kubernetes.io/name"]: must be a string'],
+    ],
+    [
+      'too many annotations',
+      (o) =>
+        (o.spec.target = { annotations: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, CANARY])) }),
+      ['spec.target.annotations: must have at most 64 entries'],
+    ],
+    [
+      'interval syntax',
+      (o) => (o.spec.refresh = { interval: `1${CANARY}` }),
+      ['spec.refresh.interval: must match ^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$'],
+    ],
+    [
+      'bad condition status',
+      (o) =>
+        (o.status = {
+          conditions: [{ type: 'Ready', status: 'Maybe', lastTransitionTime: 'x', reason: 'R', message: '' }],
+        }),
+      ['status.conditions[0].status: must be one of "True", "False", "Unknown"'],
+    ],
+    // CEL-equivalent rules, checked once the schema passes.
+    [
+      'dot-dot path',
+      (o) => (o.spec.vault.kv.path = `a/../${CANARY}`),
+      ['spec.vault.kv.path: must not contain empty, . or .. segments'],
+    ],
+    [
+      'duplicate secretKey',
+      (o) =>
+        (o.spec.data = [
+          { secretKey: CANARY, property: 'a' },
+          { secretKey: 'other', property: 'b' },
+          { secretKey: CANARY, property: 'c' },
+        ]),
+      ['spec.data[2].secretKey: must be unique; spec.data[0] has the same secretKey'],
+    ],
+  ];
+
+  it.each(bad)('rejects %s, naming the path and not the value', (_what, mutate, expected) => {
+    const obj = good();
+    mutate(obj);
+    const errors = errorsOf(obj);
+    expect(errors).toEqual(expected);
+    for (const e of errors) expect(e).not.toContain(CANARY);
+  });
+
+  it('rejects a non-object', () => {
+    expect(errorsOf('SecretSync')).toEqual(['SecretSync: must be an object']);
+    expect(errorsOf(null)).toEqual(['SecretSync: must be an object']);
+  });
+
+  it('reports every problem at once', () => {
+    const obj = good();
+    delete obj.spec.auth;
+    obj.spec.target = { name: 'UPPER' };
+    obj.spec.vault.kv.mount = '/secret';
+    expect(errorsOf(obj)).toHaveLength(3);
+  });
+});
+
+describe('parseSecretSync', () => {
+  it('returns the defaulted object when valid', () => {
+    expect(parseSecretSync(good()).spec.target.deletionPolicy).toBe('Delete');
+  });
+
+  it('throws a terminal InvalidSpec SyncError listing the problems', () => {
+    const obj = good();
+    obj.spec.vault.kv.path = 'a//b';
+    const err = captureError(() => parseSecretSync(obj));
+    expect(err).toBeInstanceOf(SyncError);
+    expect(err).toMatchObject({ reason: 'InvalidSpec', terminal: true });
+    expect(err.message).toBe('invalid SecretSync: spec.vault.kv.path: must not contain empty, . or .. segments');
+  });
+
+  it('keeps a long list of problems short', () => {
+    const obj = good();
+    obj.spec.data = Array.from({ length: 8 }, () => ({ secretKey: 'bad key', property: 'p' }));
+    const err = captureError(() => parseSecretSync(obj));
+    expect(err.message).toMatch(/spec\.data\[4\]\.secretKey: must match .*\(and 3 more\)$/);
+    expect(err.message).not.toContain('spec.data[5]');
+  });
+});
+
+function captureError(fn: () => unknown): SyncError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof SyncError) return err;
+    throw err;
+  }
+  throw new Error('expected a SyncError');
+}
+
+describe('specRuleErrors (the CRD CEL rules in code)', () => {
+  const spec = (patch: (s: SecretSyncSpec) => void): SecretSyncSpec => {
+    const s: SecretSyncSpec = {
+      vault: { kv: { mount: 'secret', path: 'a/b' } },
+      auth: { kubernetes: { role: 'r' } },
+      target: { type: 'Opaque', immutable: false, deletionPolicy: 'Delete' },
+      refresh: {},
+    };
+    patch(s);
+    return s;
+  };
+
+  it('accepts a spec that keeps every rule', () => {
+    const ok = spec((s) => {
+      s.vault.address = 'https://vault.example:8200';
+      s.vault.caBundle = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+      s.vault.kv.path = 'team/.hidden/app';
+      s.refresh.interval = MIN_REFRESH_INTERVAL;
+      s.data = [
+        { secretKey: 'A', property: 'a' },
+        { secretKey: 'a', property: 'a' },
+      ];
+    });
+    expect(specRuleErrors(ok)).toEqual([]);
+    expect(specRuleErrors(spec((s) => (s.refresh.interval = '8760h')))).toEqual([]);
+    expect(specRuleErrors(spec((s) => (s.vault.address = 'http://127.0.0.1:8200')))).toEqual([]);
+  });
+
+  it.each([
+    ['a//b', false],
+    ['./a', false],
+    ['a/..', false],
+    ['a/.b/c..', true],
+  ])('kv.path %s ok=%s', (path, ok) => {
+    expect(specRuleErrors(spec((s) => (s.vault.kv.path = path))).length === 0).toBe(ok);
+  });
+
+  it.each(['ftp://vault', 'vault.example:8200', 'https://', 'https://a b'])('rejects address %s', (address) => {
+    expect(specRuleErrors(spec((s) => (s.vault.address = address)))).toEqual([
+      'spec.vault.address: must be an http:// or https:// URL',
+    ]);
+  });
+
+  it('rejects a caBundle that holds no PEM certificate', () => {
+    expect(specRuleErrors(spec((s) => (s.vault.caBundle = '-----BEGIN PRIVATE KEY-----')))).toEqual([
+      'spec.vault.caBundle: must be PEM certificates',
+    ]);
+  });
+
+  it('bounds refresh.interval', () => {
+    const below = `${parseDuration(MIN_REFRESH_INTERVAL) - 1}ms`;
+    expect(specRuleErrors(spec((s) => (s.refresh.interval = below)))).toEqual([
+      `spec.refresh.interval: must be at least ${MIN_REFRESH_INTERVAL}`,
+    ]);
+    expect(specRuleErrors(spec((s) => (s.refresh.interval = '8760h1ms')))).toEqual([
+      'spec.refresh.interval: must be at most 8760h',
+    ]);
+    expect(specRuleErrors(spec((s) => (s.refresh.interval = '99999999999999h')))).toEqual([
+      'spec.refresh.interval: must be a Go duration within range, such as 30s, 15m or 1h',
+    ]);
+  });
+});

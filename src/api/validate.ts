@@ -1,0 +1,201 @@
+import { CloneType, Type, type TSchema } from '@sinclair/typebox';
+import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
+import { SyncError } from '../errors.js';
+import { parseDuration } from './duration.js';
+import { formatPath } from './paths.js';
+import {
+  API_VERSION,
+  KIND,
+  MIN_REFRESH_INTERVAL,
+  SecretSyncSpecSchema,
+  SecretSyncStatusSchema,
+  type SecretSync,
+  type SecretSyncSpec,
+} from './schema.js';
+
+export type ValidationResult = { ok: true; value: SecretSync } | { ok: false; errors: string[] };
+
+const MAX_REFRESH_INTERVAL = '8760h';
+/** How many problems an InvalidSpec message lists; the rest are counted. */
+const MAX_LISTED_ERRORS = 5;
+
+const MetadataSchema = Type.Object({
+  name: Type.String({ minLength: 1 }),
+  namespace: Type.String({ minLength: 1 }),
+  uid: Type.String({ minLength: 1 }),
+  generation: Type.Optional(Type.Integer()),
+  resourceVersion: Type.Optional(Type.String()),
+  deletionTimestamp: Type.Optional(Type.String()),
+  creationTimestamp: Type.Optional(Type.String()),
+  labels: Type.Optional(Type.Record(Type.String(), Type.String())),
+  annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
+});
+
+/**
+ * A whole SecretSync as the controller reads it. `format` keywords are dropped from the status
+ * schema: TypeBox refuses formats nobody registered (a global registry), and the API server has
+ * already checked them.
+ */
+function resourceSchema() {
+  return Type.Object({
+    apiVersion: Type.Literal(API_VERSION),
+    kind: Type.Literal(KIND),
+    metadata: MetadataSchema,
+    spec: SecretSyncSpecSchema,
+    status: Type.Optional(withoutFormats(SecretSyncStatusSchema)),
+  });
+}
+
+/**
+ * Checks an object against the SecretSync schema after applying its defaults (to a copy; the input
+ * is not changed), then against the rules the CRD states in CEL (specRuleErrors). Errors name the
+ * field path and the rule, never the field's value: `spec.target.name: must match ^[a-z0-9]...`.
+ */
+export function validateSecretSync(obj: unknown): ValidationResult {
+  const schema = resourceSchema();
+  const value: unknown = Value.Default(schema, Value.Clone(obj));
+  if (!Value.Check(schema, value)) return { ok: false, errors: describeErrors(Value.Errors(schema, value)) };
+  const ruleErrors = specRuleErrors(value.spec);
+  if (ruleErrors.length > 0) return { ok: false, errors: ruleErrors };
+  return { ok: true, value };
+}
+
+/**
+ * validateSecretSync for the reconcile path: the valid object, or a terminal SyncError('InvalidSpec')
+ * listing what is wrong. Catches objects that bypassed admission (an older CRD, a disabled rule).
+ */
+export function parseSecretSync(obj: unknown): SecretSync {
+  const result = validateSecretSync(obj);
+  if (result.ok) return result.value;
+  const listed = result.errors.slice(0, MAX_LISTED_ERRORS).join('; ');
+  const more = result.errors.length - MAX_LISTED_ERRORS;
+  throw new SyncError('InvalidSpec', `invalid SecretSync: ${listed}${more > 0 ? ` (and ${more} more)` : ''}`);
+}
+
+/**
+ * The rules the CRD enforces with CEL or list keys, checked in code, for a spec that already
+ * matches the schema. One message per broken rule, each naming the field path.
+ */
+export function specRuleErrors(spec: SecretSyncSpec): string[] {
+  const errors: string[] = [];
+  const segments = spec.vault.kv.path.split('/');
+  if (segments.some((s) => s === '' || s === '.' || s === '..')) {
+    errors.push('spec.vault.kv.path: must not contain empty, . or .. segments');
+  }
+  const address = spec.vault.address;
+  if (address !== undefined && !isHttpUrl(address)) {
+    errors.push('spec.vault.address: must be an http:// or https:// URL');
+  }
+  if (spec.vault.caBundle !== undefined && !spec.vault.caBundle.includes('-----BEGIN CERTIFICATE-----')) {
+    errors.push('spec.vault.caBundle: must be PEM certificates');
+  }
+  if (spec.refresh.interval !== undefined) errors.push(...intervalErrors(spec.refresh.interval));
+  const firstIndex = new Map<string, number>();
+  spec.data?.forEach((item, i) => {
+    const first = firstIndex.get(item.secretKey);
+    if (first === undefined) firstIndex.set(item.secretKey, i);
+    else errors.push(`spec.data[${i}].secretKey: must be unique; spec.data[${first}] has the same secretKey`);
+  });
+  return errors;
+}
+
+function intervalErrors(interval: string): string[] {
+  let ms: number;
+  try {
+    ms = parseDuration(interval);
+  } catch {
+    // The schema pattern admitted it, so only Go's range can be exceeded here.
+    return ['spec.refresh.interval: must be a Go duration within range, such as 30s, 15m or 1h'];
+  }
+  if (ms < parseDuration(MIN_REFRESH_INTERVAL))
+    return [`spec.refresh.interval: must be at least ${MIN_REFRESH_INTERVAL}`];
+  if (ms > parseDuration(MAX_REFRESH_INTERVAL))
+    return [`spec.refresh.interval: must be at most ${MAX_REFRESH_INTERVAL}`];
+  return [];
+}
+
+// The CRD rule's isURL() plus scheme check. WHATWG parsing is slightly stricter than Go's url.Parse
+// (it refuses `https://` with no host), which only turns a useless address into a clear InvalidSpec.
+function isHttpUrl(text: string): boolean {
+  return URL.canParse(text) && (text.startsWith('https://') || text.startsWith('http://'));
+}
+
+/** One message per problem, by field path; a missing field is reported once, not also as "not a string". */
+function describeErrors(errors: Iterable<ValueError>): string[] {
+  const list = [...errors];
+  const missing = new Set(list.filter((e) => e.type === ValueErrorType.ObjectRequiredProperty).map((e) => e.path));
+  const out = new Set<string>();
+  for (const e of list) {
+    if (e.type !== ValueErrorType.ObjectRequiredProperty && missing.has(e.path)) continue;
+    out.add(`${formatPath(e.path)}: ${describe(e)}`);
+  }
+  return [...out];
+}
+
+// Messages are built from the schema only; the offending value never appears in them.
+function describe(e: ValueError): string {
+  const s = e.schema as Record<string, unknown>;
+  const n = (key: string) => String(s[key]);
+  switch (e.type) {
+    case ValueErrorType.ObjectRequiredProperty:
+      return 'is required';
+    case ValueErrorType.StringPattern:
+      return `must match ${n('pattern')}`;
+    case ValueErrorType.StringMinLength:
+      return s.minLength === 1 ? 'must not be empty' : `must be at least ${n('minLength')} characters long`;
+    case ValueErrorType.StringMaxLength:
+      return `must be at most ${n('maxLength')} characters long`;
+    case ValueErrorType.IntegerMinimum:
+    case ValueErrorType.NumberMinimum:
+      return `must be at least ${n('minimum')}`;
+    case ValueErrorType.IntegerMaximum:
+    case ValueErrorType.NumberMaximum:
+      return `must be at most ${n('maximum')}`;
+    case ValueErrorType.ArrayMinItems:
+      return `must have at least ${n('minItems')} item(s)`;
+    case ValueErrorType.ArrayMaxItems:
+      return `must have at most ${n('maxItems')} items`;
+    case ValueErrorType.ObjectMaxProperties:
+      return `must have at most ${n('maxProperties')} entries`;
+    case ValueErrorType.String:
+      return 'must be a string';
+    case ValueErrorType.Integer:
+      return 'must be an integer';
+    case ValueErrorType.Number:
+      return 'must be a number';
+    case ValueErrorType.Boolean:
+      return 'must be a boolean';
+    case ValueErrorType.Object:
+      return 'must be an object';
+    case ValueErrorType.Array:
+      return 'must be an array';
+    case ValueErrorType.Literal:
+      return `must be ${JSON.stringify(s.const)}`;
+    case ValueErrorType.Union:
+      return unionMessage(s);
+    default:
+      // TypeBox's own messages describe the schema, not the value.
+      return e.message;
+  }
+}
+
+function unionMessage(s: Record<string, unknown>): string {
+  const members = (s.anyOf ?? []) as Record<string, unknown>[];
+  const literals = members.map((m) => m.const);
+  if (literals.length > 0 && literals.every((v) => v !== undefined)) {
+    return `must be one of ${literals.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  return 'does not match any allowed form';
+}
+
+function withoutFormats<T extends TSchema>(schema: T): T {
+  const copy = CloneType(schema);
+  const strip = (node: unknown): void => {
+    if (typeof node !== 'object' || node === null) return;
+    const record = node as Record<string, unknown>;
+    if (typeof record.format === 'string') delete record.format;
+    for (const child of Object.values(record)) strip(child);
+  };
+  strip(copy);
+  return copy;
+}
