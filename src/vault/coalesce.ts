@@ -1,0 +1,80 @@
+import { LRUCache } from 'lru-cache';
+import type { Clock, KvReadRequest, KvSecret, VaultReader } from '../sync/types.js';
+import { SharedFlight } from './flight.js';
+import { identityKey } from './identity.js';
+import type { VaultMetrics } from './metrics.js';
+
+export interface CoalescingReaderDeps {
+  /** The real read; `key` is identityKey(req.identity). */
+  fetch: (req: KvReadRequest, key: string, options: { priority?: number; signal: AbortSignal }) => Promise<KvSecret>;
+  /** How long a result is shared; 0 shares only in-flight reads. */
+  cacheTtlMs: number;
+  clock: Clock;
+  metrics: VaultMetrics;
+  maxEntries?: number;
+}
+
+interface Cached {
+  secret: KvSecret;
+  /** Start order of the read that produced it, so an older read never replaces a newer result. */
+  seq: number;
+}
+
+/**
+ * Reads of one (identity, mount, path, version) share one in-flight request and a short-lived
+ * result. The identity is part of every key: a result is never handed to another identity.
+ * Every caller gets its own copy, so no caller can change what another sees.
+ */
+export class CoalescingReader implements VaultReader {
+  readonly #deps: CoalescingReaderDeps;
+  readonly #cache: LRUCache<string, Cached> | undefined;
+  readonly #flights = new SharedFlight<KvSecret>();
+  #seq = 0;
+
+  constructor(deps: CoalescingReaderDeps) {
+    this.#deps = deps;
+    this.#cache =
+      deps.cacheTtlMs > 0
+        ? new LRUCache({
+            max: deps.maxEntries ?? 10_000,
+            ttl: deps.cacheTtlMs,
+            // Expiry follows the injected clock exactly (no cached "now").
+            perf: { now: () => deps.clock.now() },
+            ttlResolution: 0,
+          })
+        : undefined;
+  }
+
+  async readKv(req: KvReadRequest, signal?: AbortSignal): Promise<KvSecret> {
+    const idKey = identityKey(req.identity);
+    const key = JSON.stringify([idKey, req.mount, req.path, req.version ?? null]);
+    if (req.fresh !== true && this.#cache !== undefined) {
+      const hit = this.#cache.get(key);
+      if (hit !== undefined) {
+        this.#deps.metrics.cacheHit('read');
+        return structuredClone(hit.secret);
+      }
+      this.#deps.metrics.cacheMiss('read');
+    }
+    // A fresh read joins only a fresh one: a plain read in flight may have left before the
+    // change in Vault that prompted the push. A plain read may join either.
+    const freshKey = `${key} fresh`;
+    const flightKey = req.fresh === true || this.#flights.has(freshKey) ? freshKey : `${key} plain`;
+    const secret = await this.#flights.run(flightKey, (s) => this.#fetch(req, idKey, key, s), signal);
+    return structuredClone(secret);
+  }
+
+  close(reason: Error): void {
+    this.#flights.abortAll(reason);
+    this.#cache?.clear();
+  }
+
+  async #fetch(req: KvReadRequest, idKey: string, key: string, signal: AbortSignal): Promise<KvSecret> {
+    this.#seq += 1;
+    const seq = this.#seq;
+    const secret = await this.#deps.fetch(req, idKey, { priority: req.priority, signal });
+    const current = this.#cache?.peek(key);
+    if (current === undefined || current.seq < seq) this.#cache?.set(key, { secret: structuredClone(secret), seq });
+    return secret;
+  }
+}

@@ -1,0 +1,78 @@
+import type { Config } from '../config.js';
+import { SyncError } from '../errors.js';
+import type { Clock, Logger, ServiceAccountTokenSource, VaultReader } from '../sync/types.js';
+import { CoalescingReader } from './coalesce.js';
+import { ConnectionPool } from './connection.js';
+import { VaultLimiter } from './limiter.js';
+import { noopVaultMetrics, type VaultMetrics } from './metrics.js';
+import { AuthenticatedReader } from './reader.js';
+
+export { identityKey } from './identity.js';
+export {
+  createCountingVaultMetrics,
+  noopVaultMetrics,
+  type LoginResult,
+  type VaultCache,
+  type VaultMetricCounts,
+  type VaultMetrics,
+  type VaultOperation,
+} from './metrics.js';
+
+export type VaultReaderConfig = Pick<
+  Config['vault'],
+  'requestTimeoutMs' | 'readCacheTtlMs' | 'requestsPerSecond' | 'maxInFlight' | 'loginsPerSecond'
+> &
+  Pick<Config['auth'], 'tokenPath'>;
+
+export interface VaultReaderDeps {
+  config: VaultReaderConfig;
+  /** TokenRequest tokens for SecretSync ServiceAccounts. */
+  tokens: ServiceAccountTokenSource;
+  /** Reads a file as UTF-8 (the controller's projected token, at each login). */
+  readFile: (path: string) => Promise<string>;
+  clock: Clock;
+  log: Logger;
+  metrics?: VaultMetrics;
+}
+
+export interface ClosableVaultReader extends VaultReader {
+  /** Aborts waiting and in-flight requests, forgets tokens and results, closes connections. */
+  close(): Promise<void>;
+}
+
+/** The Vault side of a sync: Kubernetes-auth logins, token cache, coalesced rate-limited KV v2 reads. */
+export function createVaultReader(deps: VaultReaderDeps): ClosableVaultReader {
+  const { config, clock } = deps;
+  const metrics = deps.metrics ?? noopVaultMetrics;
+  const log = deps.log.child({ component: 'vault' });
+  const pool = new ConnectionPool(config.requestTimeoutMs);
+  const authenticated = new AuthenticatedReader({
+    pool,
+    limiter: new VaultLimiter(config),
+    jwt: { tokens: deps.tokens, readFile: deps.readFile, controllerTokenPath: config.tokenPath },
+    clock,
+    log,
+    metrics,
+  });
+  const coalescing = new CoalescingReader({
+    fetch: (req, key, options) => authenticated.read(req, key, options),
+    cacheTtlMs: config.readCacheTtlMs,
+    clock,
+    metrics,
+  });
+  let closed = false;
+  const shutDown = () => new SyncError('VaultUnavailable', 'The Vault client is shut down');
+  return {
+    readKv(req, signal) {
+      if (closed) return Promise.reject(shutDown());
+      return coalescing.readKv(req, signal);
+    },
+    close() {
+      closed = true;
+      coalescing.close(shutDown());
+      authenticated.close(shutDown());
+      pool.close();
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,120 @@
+/* Helpers for this folder's tests only. */
+import type { ServiceAccountTokenSource, VaultIdentity, Logger } from '../sync/types.js';
+import type { FakeVault } from './fake-vault.js';
+import {
+  createCountingVaultMetrics,
+  createVaultReader,
+  type ClosableVaultReader,
+  type VaultReaderConfig,
+} from './index.js';
+
+export const baseConfig: VaultReaderConfig = {
+  requestTimeoutMs: 2000,
+  readCacheTtlMs: 5000,
+  requestsPerSecond: 10_000,
+  maxInFlight: 1000,
+  loginsPerSecond: 10_000,
+  tokenPath: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+};
+
+export function fakeClock(start = 1_700_000_000_000) {
+  let t = start;
+  return {
+    now: () => t,
+    advance(ms: number) {
+      t += ms;
+    },
+  };
+}
+
+export interface LogEntry {
+  level: string;
+  obj: object;
+  msg: string | undefined;
+  bindings: Record<string, unknown>;
+}
+
+export function captureLogger(): { log: Logger; entries: LogEntry[] } {
+  const entries: LogEntry[] = [];
+  const make = (bindings: Record<string, unknown>): Logger => {
+    const at =
+      (level: string) =>
+      (obj: object, msg?: string): void => {
+        entries.push({ level, obj, msg, bindings });
+      };
+    return {
+      debug: at('debug'),
+      info: at('info'),
+      warn: at('warn'),
+      error: at('error'),
+      child: (more) => make({ ...bindings, ...more }),
+    };
+  };
+  return { log: make({}), entries };
+}
+
+/** Hands out `jwt-<namespace>-<name>-<n>` and records each request. */
+export function fakeTokenSource(): ServiceAccountTokenSource & {
+  calls: { sa: { namespace: string; name: string }; audiences: readonly string[] }[];
+} {
+  const calls: { sa: { namespace: string; name: string }; audiences: readonly string[] }[] = [];
+  return {
+    calls,
+    request(sa, audiences) {
+      calls.push({ sa, audiences });
+      return Promise.resolve({ token: `jwt-${sa.namespace}-${sa.name}-${calls.length}`, expiresAt: 0 });
+    },
+  };
+}
+
+export function makeIdentity(address: string, overrides: Partial<VaultIdentity> = {}): VaultIdentity {
+  return {
+    address,
+    authMount: 'kubernetes',
+    role: 'app-read',
+    serviceAccount: { namespace: 'team-a', name: 'app' },
+    audiences: ['vault'],
+    ...overrides,
+  };
+}
+
+export interface Harness {
+  reader: ClosableVaultReader;
+  clock: ReturnType<typeof fakeClock>;
+  logger: ReturnType<typeof captureLogger>;
+  metrics: ReturnType<typeof createCountingVaultMetrics>;
+  tokens: ReturnType<typeof fakeTokenSource>;
+  id: (overrides?: Partial<VaultIdentity>) => VaultIdentity;
+}
+
+/** A reader against `fake`; the caller closes it (see `closeAll`). */
+export function harness(
+  fake: FakeVault,
+  opts: { config?: Partial<VaultReaderConfig>; readFile?: (path: string) => Promise<string> } = {},
+): Harness {
+  const clock = fakeClock();
+  const logger = captureLogger();
+  const metrics = createCountingVaultMetrics();
+  const tokens = fakeTokenSource();
+  const reader = createVaultReader({
+    config: { ...baseConfig, ...opts.config },
+    tokens,
+    readFile:
+      opts.readFile ?? ((path) => Promise.reject(Object.assign(new Error(`ENOENT ${path}`), { code: 'ENOENT' }))),
+    clock,
+    log: logger.log,
+    metrics,
+  });
+  return { reader, clock, logger, metrics, tokens, id: (overrides) => makeIdentity(fake.url, overrides) };
+}
+
+/** The rejection of `promise`, failing the test if it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof Error) return err as Error & Record<string, unknown>;
+    throw new Error('rejected with a non-Error', { cause: err });
+  }
+  throw new Error('expected a rejection');
+}
