@@ -1,0 +1,111 @@
+import { readFile } from 'node:fs/promises';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type https from 'node:https';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type User } from '@kubernetes/client-node';
+import type { Logger } from '../sync/types.js';
+
+/** The KubeConfig and the typed API clients built from it; created once in main.ts. */
+export interface Kube {
+  kc: KubeConfig;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  coordination: CoordinationV1Api;
+}
+
+export interface CreateKubeOptions {
+  /** Path of a kubeconfig; absent: in-cluster configuration (loadFromCluster). */
+  kubeconfig?: string | undefined;
+  /** Context of the kubeconfig to use; absent: its current context. */
+  context?: string | undefined;
+  /** A file holding a bearer token that replaces the user's credentials (re-read as it rotates). */
+  tokenFile?: string | undefined;
+  log: Logger;
+}
+
+export function createKube(opts: CreateKubeOptions): Kube {
+  const kc = new KubeConfig();
+  if (opts.kubeconfig === undefined) {
+    kc.loadFromCluster();
+  } else {
+    kc.loadFromFile(opts.kubeconfig);
+  }
+  if (opts.context !== undefined) kc.setCurrentContext(opts.context);
+  if (opts.tokenFile !== undefined) useTokenFile(kc, opts.tokenFile);
+  const server = kc.getCurrentCluster()?.server;
+  if (server === undefined) throw new Error(`kubeconfig context ${kc.getCurrentContext()} names no cluster`);
+  opts.log.info(
+    {
+      server,
+      context: kc.getCurrentContext(),
+      source: opts.kubeconfig ?? 'in-cluster',
+      tokenFile: opts.tokenFile,
+    },
+    'kubernetes client configured',
+  );
+  return kubeClients(kc);
+}
+
+/** Typed clients for an already loaded KubeConfig (tests build one with loadFromOptions). */
+export function kubeClients(kc: KubeConfig): Kube {
+  return {
+    kc,
+    core: kc.makeApiClient(CoreV1Api),
+    custom: kc.makeApiClient(CustomObjectsApi),
+    coordination: kc.makeApiClient(CoordinationV1Api),
+  };
+}
+
+/** client-node does not export its Authenticator interface from the package root. */
+type Authenticator = Parameters<KubeConfig['addAuthenticator']>[0];
+
+const TOKEN_FILE_USER = 'vaultsync-token-file';
+/** Projected tokens rotate; client-go re-reads its token file on the same period. */
+const TOKEN_REREAD_MS = 60_000;
+
+/**
+ * Makes every request authenticate with the bearer token in `tokenFile` instead of the current
+ * user's credentials. The new user carries no client certificate: the API server would prefer a
+ * certificate over the token and the override would silently not apply.
+ */
+export function useTokenFile(kc: KubeConfig, tokenFile: string): void {
+  const current = kc.getContextObject(kc.getCurrentContext());
+  if (current === null) throw new Error(`kubeconfig has no context ${kc.getCurrentContext()}`);
+  kc.addUser({ name: TOKEN_FILE_USER });
+  kc.addContext({ ...current, name: TOKEN_FILE_USER, user: TOKEN_FILE_USER });
+  kc.setCurrentContext(TOKEN_FILE_USER);
+  kc.addAuthenticator(new TokenFileAuthenticator(TOKEN_FILE_USER, tokenFile));
+}
+
+class TokenFileAuthenticator implements Authenticator {
+  private cached: { token: string; readAt: number } | undefined;
+
+  constructor(
+    private readonly userName: string,
+    private readonly file: string,
+  ) {}
+
+  isAuthProvider(user: User): boolean {
+    return user.name === this.userName;
+  }
+
+  async applyAuthentication(_user: User, opts: https.RequestOptions): Promise<void> {
+    const token = await this.token();
+    // client-node always passes a header object here; the array form never occurs.
+    const headers: OutgoingHttpHeaders = isHeaderObject(opts.headers) ? opts.headers : {};
+    headers.Authorization = `Bearer ${token}`;
+    opts.headers = headers;
+  }
+
+  private async token(): Promise<string> {
+    const now = Date.now();
+    if (this.cached !== undefined && now - this.cached.readAt < TOKEN_REREAD_MS) return this.cached.token;
+    const token = (await readFile(this.file, 'utf8')).trim();
+    if (token === '') throw new Error(`token file ${this.file} is empty`);
+    this.cached = { token, readAt: now };
+    return token;
+  }
+}
+
+function isHeaderObject(h: https.RequestOptions['headers']): h is OutgoingHttpHeaders {
+  return h !== undefined && !Array.isArray(h);
+}

@@ -1,0 +1,179 @@
+import { randomBytes } from 'node:crypto';
+import { PatchStrategy, type CoreV1Api, type CoreV1Event } from '@kubernetes/client-node';
+import { LRUCache } from 'lru-cache';
+import PQueue from 'p-queue';
+import type { SecretSync } from '../api/index.js';
+import type { EventRecorder, EventType, Logger } from '../sync/types.js';
+import { apiErrorDetail, apiStatus, callOptions } from './request.js';
+
+export const REPORTING_COMPONENT = 'vaultsync';
+
+export interface EventRecorderOptions {
+  core: CoreV1Api;
+  log: Logger;
+  /** This replica (pod name), reported as reportingInstance. */
+  instance: string;
+  now?: () => number;
+  /** Identical events closer together than this update one Event. Default 10 min. */
+  aggregationWindowMs?: number;
+  /** Per-object token bucket: burst, then one event per refill interval (client-go's 25 and 5 min). */
+  burst?: number;
+  refillIntervalMs?: number;
+  /** Events waiting beyond this are dropped (logged): a slow API server must not grow memory. */
+  maxQueued?: number;
+  requestTimeoutMs?: number;
+}
+
+interface Aggregate {
+  namespace: string;
+  name: string;
+  count: number;
+  lastAt: number;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+const MAX_TRACKED = 4096;
+const MAX_MESSAGE = 1024;
+const MAX_REASON = 128;
+
+/**
+ * Records core/v1 Events on SecretSyncs without ever throwing or blocking the caller. Writes run
+ * one at a time from an internal queue (so a repeat sees the Event its predecessor created); a
+ * repeat of the same (object, type, reason, message) within the window patches count and
+ * lastTimestamp instead of creating another Event.
+ */
+export class KubeEventRecorder implements EventRecorder {
+  private readonly queue = new PQueue({ concurrency: 1 });
+  private readonly aggregates = new LRUCache<string, Aggregate>({ max: MAX_TRACKED });
+  private readonly buckets = new LRUCache<string, Bucket>({ max: MAX_TRACKED });
+  private readonly now: () => number;
+  private readonly windowMs: number;
+  private readonly burst: number;
+  private readonly refillMs: number;
+  private readonly maxQueued: number;
+  private closed = false;
+
+  constructor(private readonly opts: EventRecorderOptions) {
+    this.now = opts.now ?? Date.now;
+    this.windowMs = opts.aggregationWindowMs ?? 10 * 60_000;
+    this.burst = opts.burst ?? 25;
+    this.refillMs = opts.refillIntervalMs ?? 5 * 60_000;
+    this.maxQueued = opts.maxQueued ?? 1000;
+  }
+
+  record(sync: SecretSync, type: EventType, reason: string, message: string): void {
+    const { namespace, name, uid } = sync.metadata;
+    const log = this.opts.log;
+    if (this.closed) {
+      log.debug({ namespace, name, reason }, 'event dropped: recorder closed');
+      return;
+    }
+    if (!this.takeToken(uid)) {
+      log.debug({ namespace, name, reason }, 'event dropped: per-object rate limit');
+      return;
+    }
+    if (this.queue.size >= this.maxQueued) {
+      log.warn({ namespace, name, reason, queued: this.queue.size }, 'event dropped: queue full');
+      return;
+    }
+    const at = this.now();
+    const event = { sync, type, reason: reason.slice(0, MAX_REASON), message: message.slice(0, MAX_MESSAGE), at };
+    this.queue
+      .add(() => this.write(event))
+      .catch((err: unknown) => {
+        log.warn({ namespace, name, reason, err: apiErrorDetail(err), status: apiStatus(err) }, 'event not recorded');
+      });
+  }
+
+  /** Resolves when every event recorded so far has been written (or has failed). */
+  async flush(): Promise<void> {
+    await this.queue.onIdle();
+  }
+
+  /** Stops accepting events and drains the queue. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+  }
+
+  private takeToken(uid: string): boolean {
+    const now = this.now();
+    const b = this.buckets.get(uid) ?? { tokens: this.burst, at: now };
+    const refilled = Math.min(this.burst, b.tokens + (now - b.at) / this.refillMs);
+    if (refilled < 1) {
+      this.buckets.set(uid, { tokens: refilled, at: now });
+      return false;
+    }
+    this.buckets.set(uid, { tokens: refilled - 1, at: now });
+    return true;
+  }
+
+  private async write(e: { sync: SecretSync; type: EventType; reason: string; message: string; at: number }) {
+    const key = [e.sync.metadata.uid, e.type, e.reason, e.message].join('\u0000');
+    const prior = this.aggregates.get(key);
+    if (prior !== undefined && e.at - prior.lastAt <= this.windowMs) {
+      const count = prior.count + 1;
+      const patched = await this.patch(prior, count, e.at);
+      if (patched) {
+        this.aggregates.set(key, { ...prior, count, lastAt: e.at });
+        return;
+      }
+    }
+    const created = await this.create(e);
+    this.aggregates.set(key, { namespace: created.namespace, name: created.name, count: 1, lastAt: e.at });
+  }
+
+  /** False when the Event is gone (expired by the API server's event TTL): a new one is created. */
+  private async patch(prior: Aggregate, count: number, at: number): Promise<boolean> {
+    const body = { count, lastTimestamp: new Date(at).toISOString() };
+    try {
+      await this.opts.core.patchNamespacedEvent(
+        { name: prior.name, namespace: prior.namespace, body },
+        callOptions({ contentType: PatchStrategy.MergePatch, timeoutMs: this.opts.requestTimeoutMs ?? 10_000 }),
+      );
+      return true;
+    } catch (err: unknown) {
+      if (apiStatus(err) === 404) return false;
+      throw err;
+    }
+  }
+
+  private async create(e: { sync: SecretSync; type: EventType; reason: string; message: string; at: number }) {
+    const { metadata, apiVersion, kind } = e.sync;
+    const time = new Date(e.at);
+    const name = `${metadata.name.slice(0, 200)}.${e.at.toString(16)}${randomBytes(4).toString('hex')}`;
+    /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- client-node declares its models as classes, but serializes plain objects by their static type maps */
+    const body: CoreV1Event = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name, namespace: metadata.namespace },
+      involvedObject: {
+        apiVersion,
+        kind,
+        name: metadata.name,
+        namespace: metadata.namespace,
+        uid: metadata.uid,
+        resourceVersion: metadata.resourceVersion,
+      },
+      type: e.type,
+      reason: e.reason,
+      message: e.message,
+      count: 1,
+      firstTimestamp: time,
+      lastTimestamp: time,
+      source: { component: REPORTING_COMPONENT },
+      reportingComponent: REPORTING_COMPONENT,
+      reportingInstance: this.opts.instance,
+    };
+    /* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment */
+    await this.opts.core.createNamespacedEvent(
+      { namespace: metadata.namespace, body },
+      callOptions({ timeoutMs: this.opts.requestTimeoutMs ?? 10_000 }),
+    );
+    return { namespace: metadata.namespace, name };
+  }
+}

@@ -1,0 +1,191 @@
+import type { CoreV1Api, KubeConfig, V1SecretList } from '@kubernetes/client-node';
+import {
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  OWNER_ANNOTATION,
+  type Key,
+  type Logger,
+  type ManagedSecretIndex,
+  type SecretObject,
+  type SecretStore,
+} from '../sync/types.js';
+import { Informer } from './informer.js';
+import type { WriteLimiter } from './limiter.js';
+import type { ListPage, ReflectorTiming, ResourceSource } from './reflector.js';
+import { apiStatus, callOptions, kubeError } from './request.js';
+import { toSecretObject, toV1Secret } from './secret-object.js';
+import { LIST_TIMEOUT_MS } from './secretsyncs.js';
+
+export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+
+export function secretSource(core: CoreV1Api): ResourceSource {
+  return {
+    resource: 'secrets',
+    async list(req) {
+      const options = callOptions({ signal: req.signal, timeoutMs: LIST_TIMEOUT_MS });
+      const common = { labelSelector: req.labelSelector, limit: req.limit, _continue: req.continueToken };
+      const list =
+        req.namespace === undefined
+          ? await core.listSecretForAllNamespaces(common, options)
+          : await core.listNamespacedSecret({ ...common, namespace: req.namespace }, options);
+      return typedListPage(list);
+    },
+    watchPath: (namespace) =>
+      namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
+  };
+}
+
+function typedListPage(list: V1SecretList): ListPage {
+  const resourceVersion = list.metadata?.resourceVersion;
+  if (resourceVersion === undefined) throw new Error('Secret list response has no metadata.resourceVersion');
+  const token = list.metadata?._continue;
+  return { items: list.items, resourceVersion, continueToken: token === '' ? undefined : token };
+}
+
+export interface ManagedSecretsOptions {
+  kc: KubeConfig;
+  core: CoreV1Api;
+  limiter: WriteLimiter;
+  namespaces?: readonly string[] | undefined;
+  log: Logger;
+  timing?: Partial<ReflectorTiming>;
+}
+
+const RESOURCE = 'Secret';
+
+/**
+ * The Secrets vaultsync manages (label app.kubernetes.io/managed-by=vaultsync): a cache indexed
+ * by owning SecretSync, plus live reads and rate-limited writes. Each successful write goes into
+ * the cache at once so the next reconcile never acts on the object it just replaced.
+ */
+export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
+  readonly informer: Informer<SecretObject>;
+  private readonly core: CoreV1Api;
+  private readonly limiter: WriteLimiter;
+
+  constructor(opts: ManagedSecretsOptions) {
+    this.core = opts.core;
+    this.limiter = opts.limiter;
+    this.informer = new Informer<SecretObject>({
+      name: 'managed-secrets',
+      kc: opts.kc,
+      source: secretSource(opts.core),
+      transform: toSecretObject,
+      namespaces: opts.namespaces,
+      labelSelector: MANAGED_SELECTOR,
+      indexBy: (s) => s.metadata.annotations?.[OWNER_ANNOTATION],
+      log: opts.log,
+      ...(opts.timing === undefined ? {} : { timing: opts.timing }),
+    });
+  }
+
+  /**
+   * Calls `handler` with the owning SecretSync's key whenever one of its Secrets changes or goes
+   * away (both owners when the annotation moved), so a deleted or edited Secret is repaired.
+   */
+  onOwnerChange(handler: (owner: Key) => void): void {
+    const owner = (s: SecretObject) => s.metadata.annotations?.[OWNER_ANNOTATION];
+    const emit = (key: string | undefined) => {
+      if (key !== undefined && key !== '') handler(key);
+    };
+    this.informer.addHandlers({
+      add: (_k, s) => {
+        emit(owner(s));
+      },
+      update: (_k, s, old) => {
+        emit(owner(s));
+        if (owner(old) !== owner(s)) emit(owner(old));
+      },
+      delete: (_k, s) => {
+        emit(owner(s));
+      },
+    });
+  }
+
+  getCached(namespace: string, name: string): SecretObject | undefined {
+    return this.informer.get(`${namespace}/${name}`);
+  }
+
+  listByOwner(key: Key): SecretObject[] {
+    return this.informer.byIndex(key);
+  }
+
+  async get(namespace: string, name: string, signal?: AbortSignal): Promise<SecretObject | undefined> {
+    try {
+      const secret = await this.core.readNamespacedSecret({ name, namespace }, callOptions({ signal }));
+      return this.decode(secret, 'get', namespace, name);
+    } catch (err: unknown) {
+      if (apiStatus(err) === 404) return undefined;
+      throw kubeError('KubernetesApiError', { verb: 'get', resource: RESOURCE, namespace, name }, err);
+    }
+  }
+
+  async create(secret: SecretObject, signal?: AbortSignal): Promise<SecretObject> {
+    const { namespace, name } = secret.metadata;
+    const written = await this.write('create', namespace, name, signal, () =>
+      this.core.createNamespacedSecret({ namespace, body: toV1Secret(secret) }, callOptions({ signal })),
+    );
+    this.remember(written);
+    return written;
+  }
+
+  async update(secret: SecretObject, signal?: AbortSignal): Promise<SecretObject> {
+    const { namespace, name } = secret.metadata;
+    const written = await this.write('update', namespace, name, signal, () =>
+      this.core.replaceNamespacedSecret({ name, namespace, body: toV1Secret(secret) }, callOptions({ signal })),
+    );
+    this.remember(written);
+    return written;
+  }
+
+  /** Deletes only the object with `uid`: 404 (gone) and 409 (the name now holds another object) are done. */
+  async delete(namespace: string, name: string, uid: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.limiter.run(
+        () =>
+          this.core.deleteNamespacedSecret(
+            // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- plain objects are what client-node serializes
+            { name, namespace, body: { preconditions: { uid } } },
+            callOptions({ signal }),
+          ),
+        signal,
+      );
+    } catch (err: unknown) {
+      const status = apiStatus(err);
+      if (status !== 404 && status !== 409) {
+        throw kubeError('KubernetesApiError', { verb: 'delete', resource: RESOURCE, namespace, name }, err);
+      }
+    }
+    this.informer.applyLocalDelete(`${namespace}/${name}`, uid);
+  }
+
+  private async write(
+    verb: string,
+    namespace: string,
+    name: string,
+    signal: AbortSignal | undefined,
+    call: () => Promise<unknown>,
+  ): Promise<SecretObject> {
+    let result: unknown;
+    try {
+      result = await this.limiter.run(call, signal);
+    } catch (err: unknown) {
+      throw kubeError('KubernetesApiError', { verb, resource: RESOURCE, namespace, name }, err);
+    }
+    return this.decode(result, verb, namespace, name);
+  }
+
+  private decode(raw: unknown, verb: string, namespace: string, name: string): SecretObject {
+    const secret = toSecretObject(raw);
+    if (secret === undefined) {
+      const err = new Error('the response is not a Secret');
+      throw kubeError('KubernetesApiError', { verb, resource: RESOURCE, namespace, name }, err);
+    }
+    return secret;
+  }
+
+  /** Only labelled Secrets belong in the cache; the watch drops one that lost its label. */
+  private remember(secret: SecretObject): void {
+    if (secret.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) this.informer.applyLocalWrite(secret);
+  }
+}

@@ -1,0 +1,90 @@
+import type { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION, validateSecretSync, type SecretSync } from '../api/index.js';
+import type { Logger, SecretSyncLister } from '../sync/types.js';
+import { Informer } from './informer.js';
+import { asRecord } from './json.js';
+import type { ListPage, ReflectorTiming, ResourceSource } from './reflector.js';
+import { callOptions } from './request.js';
+
+/** Lists can be large; they get more time than a single-object request. */
+export const LIST_TIMEOUT_MS = 120_000;
+
+export function secretSyncSource(custom: CustomObjectsApi): ResourceSource {
+  return {
+    resource: `${PLURAL}.${GROUP}`,
+    async list(req) {
+      const options = callOptions({ signal: req.signal, timeoutMs: LIST_TIMEOUT_MS });
+      const common = {
+        group: GROUP,
+        version: VERSION,
+        labelSelector: req.labelSelector,
+        limit: req.limit,
+        _continue: req.continueToken,
+      };
+      const body: unknown =
+        req.namespace === undefined
+          ? await custom.listCustomObjectForAllNamespaces({ ...common, resourcePlural: PLURAL }, options)
+          : await custom.listNamespacedCustomObject({ ...common, namespace: req.namespace, plural: PLURAL }, options);
+      return rawListPage(body);
+    },
+    watchPath: (namespace) =>
+      namespace === undefined
+        ? `/apis/${GROUP}/${VERSION}/${PLURAL}`
+        : `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}`,
+  };
+}
+
+/** A list response as JSON (custom resources are not deserialized by client-node). */
+export function rawListPage(body: unknown): ListPage {
+  const obj = asRecord(body);
+  const metadata = asRecord(obj?.metadata);
+  const items = obj?.items;
+  const resourceVersion = metadata?.resourceVersion;
+  if (!Array.isArray(items) || typeof resourceVersion !== 'string') {
+    throw new Error('list response has no items or no metadata.resourceVersion');
+  }
+  const continueToken = metadata?.continue;
+  return {
+    items: items as unknown[],
+    resourceVersion,
+    continueToken: typeof continueToken === 'string' && continueToken !== '' ? continueToken : undefined,
+  };
+}
+
+/**
+ * A SecretSync from the API server, minus managedFields (memory). A valid one comes back with the
+ * schema's defaults applied (objects stored under an older CRD may lack them); an invalid one is
+ * kept as it is, not dropped: reconcile reports an invalid spec in status, which a missing object
+ * could not. Only objects without a name and namespace are dropped.
+ */
+export function toSecretSync(raw: unknown): SecretSync | undefined {
+  const obj = asRecord(raw);
+  const metadata = asRecord(obj?.metadata);
+  if (obj === undefined || metadata === undefined) return undefined;
+  if (typeof metadata.name !== 'string' || typeof metadata.namespace !== 'string') return undefined;
+  const { managedFields: _dropped, ...kept } = metadata;
+  const trimmed = { ...obj, metadata: kept };
+  const result = validateSecretSync(trimmed);
+  return result.ok ? result.value : (trimmed as unknown as SecretSync);
+}
+
+export interface SecretSyncInformerOptions {
+  kc: KubeConfig;
+  custom: CustomObjectsApi;
+  namespaces?: readonly string[] | undefined;
+  log: Logger;
+  timing?: Partial<ReflectorTiming>;
+}
+
+/** The SecretSync cache; `get(key)` makes it the SecretSyncLister reconcile reads from. */
+export function createSecretSyncInformer(opts: SecretSyncInformerOptions): Informer<SecretSync> & SecretSyncLister {
+  return new Informer<SecretSync>({
+    name: PLURAL,
+    kc: opts.kc,
+    source: secretSyncSource(opts.custom),
+    transform: toSecretSync,
+    namespaces: opts.namespaces,
+    log: opts.log,
+    ...(opts.timing === undefined ? {} : { timing: opts.timing }),
+  });
+}
