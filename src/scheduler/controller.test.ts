@@ -1,0 +1,325 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { SyncError } from '../errors.js';
+import type { Logger } from '../sync/types.js';
+import { Controller, type ControllerDeps, type ReconcileFn } from './controller.js';
+import { Priority } from './priority.js';
+import { WorkQueue } from './workqueue.js';
+
+interface LogLine {
+  level: string;
+  obj: object;
+  msg: string | undefined;
+}
+
+function recordingLogger(): { log: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const at =
+    (level: string) =>
+    (obj: object, msg?: string): void => {
+      lines.push({ level, obj, msg });
+    };
+  const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => log };
+  return { log, lines };
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+function setup(
+  reconcile: ReconcileFn,
+  overrides: Partial<ControllerDeps> = {},
+): { controller: Controller; queue: WorkQueue; lines: LogLine[] } {
+  const { log, lines } = recordingLogger();
+  const queue = overrides.queue ?? new WorkQueue({ backoff: { baseMs: 1_000, maxMs: 60_000, rand: () => 1 } });
+  const controller = new Controller({
+    queue,
+    reconcile,
+    waitForCacheSync: () => Promise.resolve(),
+    concurrency: 1,
+    log,
+    ...overrides,
+  });
+  return { controller, queue, lines };
+}
+
+describe('Controller', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('never reconciles one key concurrently under 4 workers, 100 adds of 10 keys', async () => {
+    const running = new Set<string>();
+    const overlaps: string[] = [];
+    const runs = new Map<string, number>();
+    let maxParallel = 0;
+    const reconcile: ReconcileFn = async (key) => {
+      if (running.has(key)) overlaps.push(key);
+      running.add(key);
+      maxParallel = Math.max(maxParallel, running.size);
+      runs.set(key, (runs.get(key) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, Math.random() * 3));
+      running.delete(key);
+      return {};
+    };
+    const { controller, queue } = setup(reconcile, { concurrency: 4 });
+    await controller.start();
+    for (let i = 0; i < 100; i++) {
+      queue.add(`ns/k${i % 10}`, i % 3 === 0 ? Priority.Push : Priority.New);
+      if (i % 7 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    await vi.waitFor(() => {
+      expect(queue.len() + queue.stats().processing).toBe(0);
+    });
+    await controller.stop();
+    expect(overlaps).toEqual([]);
+    expect(maxParallel).toBeGreaterThan(1);
+    expect(runs.size).toBe(10);
+    // Duplicates collapsed: far fewer runs than adds.
+    expect([...runs.values()].reduce((a, b) => a + b, 0)).toBeLessThan(100);
+  });
+
+  it('does not retry a terminal SyncError and forgets its backoff', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const reconcile = vi.fn<ReconcileFn>(() =>
+      Promise.reject(new SyncError('InvalidSpec', 'spec.refresh.interval is below the minimum')),
+    );
+    const { controller, queue, lines } = setup(reconcile);
+    await controller.start();
+    queue.addRateLimited('ns/a');
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(reconcile).toHaveBeenCalledTimes(1);
+    expect(queue.retries('ns/a')).toBe(0);
+    expect(queue.stats()).toMatchObject({ delayed: 0, backoff: 0, processing: 0 });
+    await vi.advanceTimersByTimeAsync(600_000);
+    expect(reconcile).toHaveBeenCalledTimes(1);
+    expect(lines.find((l) => l.level === 'warn')?.obj).toMatchObject({ key: 'ns/a', reason: 'InvalidSpec' });
+    await controller.stop();
+  });
+
+  it('retries other errors with growing backoff and forgets it on success', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const times: number[] = [];
+    let failures = 3;
+    const reconcile: ReconcileFn = () => {
+      times.push(Date.now());
+      if (failures-- > 0)
+        return Promise.reject(new SyncError('VaultUnavailable', 'Vault at https://vault:8200 timed out'));
+      return Promise.resolve({});
+    };
+    const { controller, queue } = setup(reconcile);
+    await controller.start();
+    queue.add('ns/a', Priority.New);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(queue.retries('ns/a')).toBe(1);
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(times).toEqual([0, 1_000, 3_000, 7_000]);
+    expect(queue.retries('ns/a')).toBe(0);
+    expect(queue.stats()).toMatchObject({ delayed: 0, backoff: 0 });
+    await controller.stop();
+  });
+
+  it('retries a non-SyncError and never logs the error object (it may carry tokens)', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const canary = 'hvs.CANARY-token-do-not-log';
+    const reconcile: ReconcileFn = () => {
+      const err = Object.assign(new Error('request failed'), { config: { headers: { 'X-Vault-Token': canary } } });
+      return Promise.reject(err);
+    };
+    const { controller, queue, lines } = setup(reconcile);
+    await controller.start();
+    queue.add('ns/a', Priority.New);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(queue.retries('ns/a')).toBe(1);
+    expect(queue.stats().delayed).toBe(1);
+    const logged = lines.find((l) => l.level === 'error');
+    expect(logged?.obj).toMatchObject({ key: 'ns/a', error: 'Error: request failed' });
+    expect(JSON.stringify(lines)).not.toContain(canary);
+    await controller.stop();
+  });
+
+  it('requeues after 90–100 % of requeueAfterMs, as Periodic', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const seen = new Map<string, number[]>();
+    const reconcile: ReconcileFn = (key) => {
+      seen.set(key, [...(seen.get(key) ?? []), Date.now()]);
+      return Promise.resolve({ requeueAfterMs: 100_000 });
+    };
+    const priorities: Priority[] = [];
+    const queue = new WorkQueue({ onDequeue: (_k, _w, p) => priorities.push(p) });
+    const { controller } = setup(reconcile, { queue, concurrency: 4 });
+    await controller.start();
+    for (let i = 0; i < 200; i++) queue.add(`ns/k${i}`, Priority.New);
+    await vi.advanceTimersByTimeAsync(89_999);
+    expect([...seen.values()].every((t) => t.length === 1)).toBe(true);
+    await vi.advanceTimersByTimeAsync(10_001);
+    const second = [...seen.values()].map((t) => t[1]!);
+    expect(second).toHaveLength(200);
+    expect(Math.min(...second)).toBeGreaterThanOrEqual(90_000);
+    expect(Math.max(...second)).toBeLessThanOrEqual(100_000);
+    // Spread out, not in lockstep.
+    expect(Math.max(...second) - Math.min(...second)).toBeGreaterThan(5_000);
+    expect(priorities.slice(200).every((p) => p === Priority.Periodic)).toBe(true);
+    await controller.stop();
+  });
+
+  it('uses the injected rand for the requeue jitter', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const times: number[] = [];
+    const reconcile: ReconcileFn = () => {
+      times.push(Date.now());
+      return Promise.resolve({ requeueAfterMs: 10_000 });
+    };
+    const { controller, queue } = setup(reconcile, { rand: () => 0.5 });
+    await controller.start();
+    queue.add('ns/a', Priority.New);
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(times).toEqual([0, 9_500, 19_000]);
+    await controller.stop();
+  });
+
+  it('starts workers only after the cache sync resolves', async () => {
+    const sync = deferred();
+    const reconcile = vi.fn<ReconcileFn>(() => Promise.resolve({}));
+    const { controller, queue } = setup(reconcile, { waitForCacheSync: () => sync.promise, concurrency: 3 });
+    queue.add('ns/a', Priority.New);
+    const started = controller.start();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(reconcile).not.toHaveBeenCalled();
+    expect(controller.health()).toMatchObject({ running: false, workers: [] });
+    sync.resolve();
+    await started;
+    await vi.waitFor(() => {
+      expect(reconcile).toHaveBeenCalledWith('ns/a', expect.any(AbortSignal));
+    });
+    expect(controller.health()).toMatchObject({ running: true });
+    expect(controller.health().workers).toHaveLength(3);
+    await controller.stop();
+    expect(controller.health().running).toBe(false);
+  });
+
+  it('rejects start when the cache sync fails, starting no worker', async () => {
+    const reconcile = vi.fn<ReconcileFn>(() => Promise.resolve({}));
+    const { controller, queue } = setup(reconcile, {
+      waitForCacheSync: () => Promise.reject(new Error('informer list failed: 403')),
+    });
+    queue.add('ns/a', Priority.New);
+    await expect(controller.start()).rejects.toThrow('informer list failed');
+    expect(controller.health().workers).toHaveLength(0);
+    await expect(controller.start()).rejects.toThrow('only once');
+    expect(reconcile).not.toHaveBeenCalled();
+  });
+
+  it('stop during the cache sync aborts the wait and starts nothing', async () => {
+    let syncSignal: AbortSignal | undefined;
+    const reconcile = vi.fn<ReconcileFn>(() => Promise.resolve({}));
+    const { controller, queue } = setup(reconcile, {
+      waitForCacheSync: (signal) =>
+        new Promise((_res, rej) => {
+          syncSignal = signal;
+          signal.addEventListener('abort', () => {
+            rej(new Error('aborted'));
+          });
+        }),
+    });
+    queue.add('ns/a', Priority.New);
+    const started = controller.start();
+    await controller.stop();
+    await expect(started).resolves.toBeUndefined();
+    expect(syncSignal?.aborted).toBe(true);
+    expect(controller.health().workers).toHaveLength(0);
+    expect(reconcile).not.toHaveBeenCalled();
+  });
+
+  it('stop aborts in-flight reconciles after the grace period and resolves when workers exit', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const signals: AbortSignal[] = [];
+    const reconcile: ReconcileFn = (_key, signal) => {
+      signals.push(signal);
+      return new Promise((_res, rej) => {
+        signal.addEventListener('abort', () => {
+          rej(new SyncError('VaultUnavailable', 'read aborted'));
+        });
+      });
+    };
+    const { controller, queue, lines } = setup(reconcile, { concurrency: 2, stopGraceMs: 5_000 });
+    await controller.start();
+    queue.add('ns/a', Priority.New);
+    queue.add('ns/b', Priority.New);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(controller.health().inFlight).toBe(2);
+    let stopped = false;
+    const stopping = controller.stop().then(() => (stopped = true));
+    queue.add('ns/c', Priority.Push);
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(signals.map((s) => s.aborted)).toEqual([false, false]);
+    expect(stopped).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await stopping;
+    expect(signals.map((s) => s.aborted)).toEqual([true, true]);
+    expect(signals).toHaveLength(2); // ns/c was never picked up
+    expect(controller.health()).toMatchObject({ running: false, inFlight: 0 });
+    expect(queue.stats()).toMatchObject({ processing: 0, delayed: 0, backoff: 0 });
+    expect(lines.some((l) => l.level === 'warn' || l.level === 'error')).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('stop does not abort a reconcile that finishes within the grace period', async () => {
+    vi.useFakeTimers({ now: 0 });
+    let signal: AbortSignal | undefined;
+    const reconcile: ReconcileFn = async (_key, s) => {
+      signal = s;
+      await new Promise((r) => setTimeout(r, 1_000));
+      return {};
+    };
+    const { controller, queue } = setup(reconcile, { stopGraceMs: 5_000 });
+    await controller.start();
+    queue.add('ns/a', Priority.New);
+    await vi.advanceTimersByTimeAsync(0);
+    const stopping = controller.stop();
+    await vi.advanceTimersByTimeAsync(1_000);
+    await stopping;
+    expect(signal?.aborted).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('reports a wedged worker once a reconcile outlives the threshold', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const hang = deferred();
+    const reconcile: ReconcileFn = async (key) => {
+      if (key === 'ns/slow') await hang.promise;
+      return {};
+    };
+    const { controller, queue } = setup(reconcile, { concurrency: 2, stuckAfterMs: 60_000 });
+    await controller.start();
+    queue.add('ns/slow', Priority.New);
+    queue.add('ns/fast', Priority.New);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(controller.health()).toMatchObject({ stuck: false, inFlight: 1, oldestInFlightMs: 60_000 });
+    await vi.advanceTimersByTimeAsync(1);
+    const h = controller.health();
+    expect(h.stuck).toBe(true);
+    expect(h.workers.find((w) => w.key === 'ns/slow')).toMatchObject({ busySince: 0, lastProgressAt: 0 });
+    const idle = h.workers.find((w) => w.key === undefined);
+    expect(idle?.busySince).toBeUndefined();
+    hang.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(controller.health()).toMatchObject({ stuck: false, inFlight: 0, oldestInFlightMs: undefined });
+    const slowId = h.workers.find((w) => w.key === 'ns/slow')!.id;
+    const after = controller.health().workers;
+    expect(after.find((w) => w.id === slowId)).toMatchObject({ key: undefined, lastProgressAt: 60_001 });
+    expect(after.find((w) => w.id !== slowId)).toMatchObject({ lastProgressAt: 0 });
+    await controller.stop();
+  });
+
+  it('rejects a concurrency that is not a positive integer', () => {
+    expect(() => setup(() => Promise.resolve({}), { concurrency: 0 })).toThrow(RangeError);
+    expect(() => setup(() => Promise.resolve({}), { concurrency: 1.5 })).toThrow(RangeError);
+  });
+});

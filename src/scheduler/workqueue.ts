@@ -1,0 +1,238 @@
+import { ExponentialBackoff, type BackoffOptions } from './backoff.js';
+import { systemClock, type SchedulerClock } from './clock.js';
+import { DelayQueue } from './delay-queue.js';
+import { higherPriority, PRIORITIES, Priority, priorityRank } from './priority.js';
+
+export interface WorkQueueOptions<K> {
+  clock?: SchedulerClock;
+  backoff?: BackoffOptions;
+  /** Called as a key is handed out, with how long it waited ready. Must not throw. */
+  onDequeue?: (key: K, waitedMs: number, priority: Priority) => void;
+}
+
+export interface QueueStats {
+  /** Ready keys by priority (not processing, not delayed). */
+  depth: Record<Priority, number>;
+  processing: number;
+  /** Keys added while processing, to be queued again at `done`. */
+  dirty: number;
+  delayed: number;
+  /** Keys with a recorded failure count. */
+  backoff: number;
+}
+
+interface Dirty {
+  priority: Priority;
+  since: number;
+}
+
+interface Waiter<K> {
+  deliver(key: K | undefined): void;
+}
+
+/**
+ * A work queue of keys in the manner of client-go's rate-limiting, delaying workqueue,
+ * with priorities.
+ *
+ * Invariants:
+ * - a key is at most once in the ready queue (adding it again only raises its priority);
+ * - a key handed out by `get` is not handed out again before `done(key)`; if it was added
+ *   meanwhile it is queued again, once, at `done`;
+ * - an immediate `add` cancels a pending delayed add of the key (the key is looked at now,
+ *   which is earlier); a delayed add keeps the earliest due time (see DelayQueue.add).
+ *
+ * After `shutDown`, adds are ignored, pending work is dropped and `get` returns undefined
+ * at once: the controller is level-triggered, so whatever was queued is found again by the
+ * next instance's initial list.
+ */
+export class WorkQueue<K = string> {
+  readonly #clock: SchedulerClock;
+  readonly #backoff: ExponentialBackoff<K>;
+  readonly #onDequeue: ((key: K, waitedMs: number, priority: Priority) => void) | undefined;
+  readonly #delayed: DelayQueue<K>;
+  /** Per priority, ready keys in FIFO order (Map keeps insertion order) → time they became ready. */
+  readonly #ready: Record<Priority, Map<K, number>> = {
+    [Priority.Push]: new Map(),
+    [Priority.New]: new Map(),
+    [Priority.Periodic]: new Map(),
+  };
+  readonly #processing = new Set<K>();
+  readonly #dirty = new Map<K, Dirty>();
+  readonly #waiters = new Set<Waiter<K>>();
+  #shuttingDown = false;
+
+  constructor(options: WorkQueueOptions<K> = {}) {
+    this.#clock = options.clock ?? systemClock();
+    this.#backoff = new ExponentialBackoff<K>(options.backoff);
+    this.#onDequeue = options.onDequeue;
+    this.#delayed = new DelayQueue<K>(this.#clock, (key, priority) => {
+      this.#enqueue(key, priority, this.#clock.now());
+    });
+  }
+
+  /** Queues `key` now, or raises its priority if it is already queued. */
+  add(key: K, priority: Priority): void {
+    if (this.#shuttingDown) return;
+    this.#delayed.cancel(key);
+    this.#enqueue(key, priority, this.#clock.now());
+  }
+
+  /** Queues `key` after `delayMs` through the single delay timer; `delayMs <= 0` is `add`. */
+  addAfter(key: K, delayMs: number, priority: Priority): void {
+    if (this.#shuttingDown) return;
+    if (!(delayMs > 0)) {
+      this.add(key, priority);
+      return;
+    }
+    this.#delayed.add(key, this.#clock.now() + delayMs, priority);
+  }
+
+  /**
+   * Queues `key` after its next backoff delay (one more failure recorded). Retries default
+   * to Periodic so a burst of failing keys cannot starve pushes and new specs.
+   * Returns the delay chosen, or undefined after shutdown.
+   */
+  addRateLimited(key: K, priority: Priority = Priority.Periodic): number | undefined {
+    if (this.#shuttingDown) return undefined;
+    const delayMs = this.#backoff.next(key);
+    this.addAfter(key, delayMs, priority);
+    return delayMs;
+  }
+
+  /** Clears the key's failure count (call on success). A pending delayed add is kept. */
+  forget(key: K): void {
+    this.#backoff.forget(key);
+  }
+
+  /** Consecutive failures recorded by addRateLimited since the last forget. */
+  retries(key: K): number {
+    return this.#backoff.retries(key);
+  }
+
+  /**
+   * The next key, by priority then FIFO; waits while the queue is empty. Resolves undefined
+   * after shutDown or when `signal` aborts. The caller must call `done(key)` afterwards.
+   */
+  get(signal?: AbortSignal): Promise<K | undefined> {
+    if (this.#shuttingDown || signal?.aborted === true) return Promise.resolve(undefined);
+    const key = this.#take();
+    if (key !== undefined) return Promise.resolve(key);
+    return new Promise((resolve) => {
+      const onAbort = (): void => {
+        this.#waiters.delete(waiter);
+        resolve(undefined);
+      };
+      const waiter: Waiter<K> = {
+        deliver: (k) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(k);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.add(waiter);
+    });
+  }
+
+  /** Ends the processing of `key`; queues it again if it was added meanwhile. */
+  done(key: K): void {
+    if (!this.#processing.delete(key)) return;
+    const dirty = this.#dirty.get(key);
+    if (dirty === undefined) return;
+    this.#dirty.delete(key);
+    if (this.#shuttingDown) return;
+    this.#ready[dirty.priority].set(key, dirty.since);
+    this.#dispatch();
+  }
+
+  /** Stops the queue: drops ready, delayed and backoff state and wakes every waiting `get`. */
+  shutDown(): void {
+    if (this.#shuttingDown) return;
+    this.#shuttingDown = true;
+    this.#delayed.clear();
+    for (const p of PRIORITIES) this.#ready[p].clear();
+    this.#dirty.clear();
+    this.#backoff.clear();
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const w of waiters) w.deliver(undefined);
+  }
+
+  isShuttingDown(): boolean {
+    return this.#shuttingDown;
+  }
+
+  /** Ready keys, all priorities. */
+  len(): number {
+    let n = 0;
+    for (const p of PRIORITIES) n += this.#ready[p].size;
+    return n;
+  }
+
+  stats(): QueueStats {
+    return {
+      depth: {
+        [Priority.Push]: this.#ready[Priority.Push].size,
+        [Priority.New]: this.#ready[Priority.New].size,
+        [Priority.Periodic]: this.#ready[Priority.Periodic].size,
+      },
+      processing: this.#processing.size,
+      dirty: this.#dirty.size,
+      delayed: this.#delayed.size,
+      backoff: this.#backoff.size,
+    };
+  }
+
+  #enqueue(key: K, priority: Priority, since: number): void {
+    if (this.#processing.has(key)) {
+      const dirty = this.#dirty.get(key);
+      this.#dirty.set(
+        key,
+        dirty === undefined
+          ? { priority, since }
+          : { priority: higherPriority(dirty.priority, priority), since: dirty.since },
+      );
+      return;
+    }
+    const queuedAt = this.#queuedPriority(key);
+    if (queuedAt === undefined) {
+      this.#ready[priority].set(key, since);
+      this.#dispatch();
+      return;
+    }
+    if (priorityRank(priority) < priorityRank(queuedAt)) {
+      // Moves to the tail of the higher priority; keeps its original ready time for metrics.
+      const readySince = this.#ready[queuedAt].get(key) ?? since;
+      this.#ready[queuedAt].delete(key);
+      this.#ready[priority].set(key, readySince);
+    }
+  }
+
+  #queuedPriority(key: K): Priority | undefined {
+    return PRIORITIES.find((p) => this.#ready[p].has(key));
+  }
+
+  /** Removes the next ready key and marks it processing. */
+  #take(): K | undefined {
+    for (const priority of PRIORITIES) {
+      const queue = this.#ready[priority];
+      const first = queue.entries().next();
+      if (first.done === true) continue;
+      const [key, since] = first.value;
+      queue.delete(key);
+      this.#processing.add(key);
+      this.#onDequeue?.(key, this.#clock.now() - since, priority);
+      return key;
+    }
+    return undefined;
+  }
+
+  /** Hands ready keys to waiting getters. */
+  #dispatch(): void {
+    for (const waiter of this.#waiters) {
+      const key = this.#take();
+      if (key === undefined) return;
+      this.#waiters.delete(waiter);
+      waiter.deliver(key);
+    }
+  }
+}
