@@ -1,0 +1,172 @@
+import { GROUP, KIND } from '../api/index.js';
+import { SyncError, isSyncError } from '../errors.js';
+import {
+  HASH_ANNOTATION,
+  OWNER_ANNOTATION,
+  type Key,
+  type OwnerReference,
+  type SecretObject,
+  type SecretStore,
+} from './types.js';
+
+/** What applySecret did. */
+export type WriteResult = 'created' | 'updated' | 'replaced' | 'unchanged';
+
+export const ownerOf = (secret: SecretObject): string | undefined => secret.metadata.annotations?.[OWNER_ANNOTATION];
+
+/**
+ * Makes the target Secret equal to `desired`, writing only when its content differs.
+ *
+ * Ownership: a Secret is ours when its OWNER_ANNOTATION is `key`. A Secret of the target name that is
+ * not ours (unmanaged, or managed by another SecretSync) is never written: SecretConflict.
+ *
+ * Metadata: we own the labels and annotations in `desired` and every data key; labels, annotations
+ * and owner references others added are kept. A label or annotation removed from spec.target stays
+ * on the Secret, since it cannot be told apart from one another tool added.
+ *
+ * Immutable targets: data and type cannot change in place, so the Secret is deleted (uid
+ * precondition) and created again under the same name. Metadata-only changes are updates.
+ */
+export async function applySecret(
+  key: Key,
+  desired: SecretObject,
+  secrets: SecretStore,
+  signal: AbortSignal,
+): Promise<WriteResult> {
+  const { namespace, name } = desired.metadata;
+  let actual = secrets.getCached(namespace, name);
+  if (actual === undefined) {
+    const created = await createOrFindOurs(key, desired, secrets, signal);
+    if (created === 'created') return 'created';
+    actual = created; // ours, but not yet in the cache
+  }
+  if (ownerOf(actual) !== key) throw conflict(name, ownerOf(actual));
+  if (actual.metadata.deletionTimestamp !== undefined) {
+    throw new SyncError('KubernetesApiError', `Secret ${name} is being deleted; it is created again once it is gone`);
+  }
+  const next = merged(actual, desired);
+  if (!differs(actual, next)) return 'unchanged';
+  if (needsReplace(actual, next)) {
+    await secrets.delete(namespace, name, uidOf(actual), signal);
+    const { uid: _uid, resourceVersion: _rv, ...fresh } = next.metadata;
+    const created = await createOrFindOurs(key, { ...next, metadata: fresh }, secrets, signal);
+    if (created !== 'created') {
+      throw new SyncError(
+        'KubernetesApiError',
+        `Secret ${name} still exists after deleting it for replacement; retrying`,
+        {
+          status: 409,
+        },
+      );
+    }
+    return 'replaced';
+  }
+  await secrets.update(next, signal);
+  return 'updated';
+}
+
+/** Creates `desired`; on 409 reads the live Secret and returns it if it is ours (the cache lagged). */
+async function createOrFindOurs(
+  key: Key,
+  desired: SecretObject,
+  secrets: SecretStore,
+  signal: AbortSignal,
+): Promise<'created' | SecretObject> {
+  try {
+    await secrets.create(desired, signal);
+    return 'created';
+  } catch (err) {
+    if (!isSyncError(err) || err.status !== 409) throw err;
+  }
+  const { namespace, name } = desired.metadata;
+  const live = await secrets.get(namespace, name, signal);
+  if (live === undefined) {
+    throw new SyncError('KubernetesApiError', `Secret ${name} was being created or deleted concurrently; retrying`, {
+      status: 409,
+    });
+  }
+  if (ownerOf(live) !== key) throw conflict(name, ownerOf(live));
+  return live;
+}
+
+function conflict(name: string, owner: string | undefined): SyncError {
+  const by = owner === undefined ? '' : ` (it is managed by SecretSync ${owner})`;
+  return new SyncError(
+    'SecretConflict',
+    `Secret ${name} exists and is not managed by this SecretSync${by}; delete or rename it, or change spec.target.name`,
+  );
+}
+
+/** `actual` with everything we own set as in `desired`, and what others own kept. */
+function merged(actual: SecretObject, desired: SecretObject): SecretObject {
+  const foreignRefs = (actual.metadata.ownerReferences ?? []).filter((r) => !isSecretSyncRef(r));
+  const refs = [...foreignRefs, ...(desired.metadata.ownerReferences ?? [])];
+  return {
+    metadata: {
+      name: actual.metadata.name,
+      namespace: actual.metadata.namespace,
+      uid: actual.metadata.uid,
+      resourceVersion: actual.metadata.resourceVersion,
+      labels: { ...actual.metadata.labels, ...desired.metadata.labels },
+      annotations: { ...actual.metadata.annotations, ...desired.metadata.annotations },
+      ownerReferences: refs,
+    },
+    type: desired.type,
+    data: desired.data,
+    immutable: desired.immutable,
+  };
+}
+
+/** Any reference to a SecretSync is ours: a stale one (SecretSync recreated, new uid) is replaced. */
+const isSecretSyncRef = (r: OwnerReference): boolean => r.kind === KIND && r.apiVersion.startsWith(`${GROUP}/`);
+
+/**
+ * Whether writing `next` would change `actual`. The HMAC annotation alone is not enough: a hand edit
+ * of data leaves it unchanged, so data, type, our labels, annotations and owner references are compared too.
+ */
+function differs(actual: SecretObject, next: SecretObject): boolean {
+  const a = actual.metadata;
+  const n = next.metadata;
+  return (
+    a.annotations?.[HASH_ANNOTATION] !== n.annotations?.[HASH_ANNOTATION] ||
+    actual.type !== next.type ||
+    (actual.immutable ?? false) !== (next.immutable ?? false) ||
+    !sameMap(actual.data, next.data) ||
+    !sameMap(a.labels ?? {}, n.labels ?? {}) ||
+    !sameMap(a.annotations ?? {}, n.annotations ?? {}) ||
+    refsText(a.ownerReferences) !== refsText(n.ownerReferences)
+  );
+}
+
+/** Owner references in a form that does not depend on property order or omitted false flags. */
+const refsText = (refs: OwnerReference[] | undefined): string =>
+  JSON.stringify(
+    (refs ?? []).map((r) => [
+      r.apiVersion,
+      r.kind,
+      r.name,
+      r.uid,
+      r.controller ?? false,
+      r.blockOwnerDeletion ?? false,
+    ]),
+  );
+
+/** Type never changes in place; data of an immutable Secret does not either, nor can it become mutable. */
+function needsReplace(actual: SecretObject, next: SecretObject): boolean {
+  if (actual.type !== next.type) return true;
+  if (actual.immutable !== true) return false;
+  return !sameMap(actual.data, next.data) || next.immutable !== true;
+}
+
+function sameMap(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
+}
+
+function uidOf(secret: SecretObject): string {
+  const { uid } = secret.metadata;
+  if (uid === undefined) {
+    throw new SyncError('KubernetesApiError', `Secret ${secret.metadata.name} has no uid; cannot replace it safely`);
+  }
+  return uid;
+}

@@ -1,0 +1,43 @@
+import type { SecretSync } from '../api/index.js';
+import { SyncError } from '../errors.js';
+import type { VaultIdentity } from './types.js';
+
+/** The controller's Vault defaults and identity policy, from Config. */
+export interface IdentityDefaults {
+  vault: { address: string; caBundle?: string; vaultNamespace?: string; authMount: string };
+  tokenAudiences: readonly string[];
+  allowControllerIdentity: boolean;
+}
+
+/**
+ * Who reads Vault for this SecretSync. The ServiceAccount is always looked up in the SecretSync's own
+ * namespace: a SecretSync can never act as another namespace's account (tenant isolation). Without a
+ * serviceAccountName, the controller's own token is used only where the operator allowed it.
+ */
+export function identityFor(sync: SecretSync, defaults: IdentityDefaults): VaultIdentity {
+  const { vault, auth } = sync.spec;
+  const k8s = auth.kubernetes;
+  let serviceAccount: VaultIdentity['serviceAccount'];
+  if (k8s.serviceAccountName !== undefined) {
+    serviceAccount = { namespace: sync.metadata.namespace, name: k8s.serviceAccountName };
+  } else if (defaults.allowControllerIdentity) {
+    serviceAccount = 'controller';
+  } else {
+    throw new SyncError(
+      'InvalidSpec',
+      `spec.auth.kubernetes.serviceAccountName is not set and this controller does not log in with its own identity: set serviceAccountName to a ServiceAccount in namespace ${sync.metadata.namespace}, or ask the operator to allow controller identity`,
+      { terminal: true },
+    );
+  }
+  const vaultNamespace = vault.namespace ?? defaults.vault.vaultNamespace;
+  const caBundle = vault.caBundle ?? defaults.vault.caBundle;
+  return {
+    address: vault.address ?? defaults.vault.address,
+    ...(vaultNamespace === undefined ? {} : { vaultNamespace }),
+    ...(caBundle === undefined ? {} : { caBundle }),
+    authMount: k8s.mount ?? defaults.vault.authMount,
+    role: k8s.role,
+    serviceAccount,
+    audiences: k8s.audiences ?? defaults.tokenAudiences,
+  };
+}
