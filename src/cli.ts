@@ -1,0 +1,73 @@
+/** The `vaultsync` command. Returns the process exit code: 0 ok, 1 failure, 2 usage error. */
+import { readFileSync } from 'node:fs';
+import { ConfigError, parseConfig, runHelp } from './config.js';
+
+const USAGE = `Usage: vaultsync <command> [options]
+
+Commands:
+  run        Run the controller (vaultsync run --help for its options)
+  version    Print the version
+
+Keeps Kubernetes Secrets in step with HashiCorp Vault / OpenBao KV v2.
+`;
+
+export interface CliIo {
+  env: Readonly<Record<string, string | undefined>>;
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+}
+
+const defaultIo: CliIo = {
+  // process.env is passed on to config.ts, the one place that interprets it.
+  env: process.env,
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+};
+
+export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      io.stdout(USAGE);
+      return command === undefined ? 2 : 0;
+    case 'version':
+    case '--version':
+      io.stdout(`vaultsync ${version()}\n`);
+      return 0;
+    case 'run': {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        io.stdout(runHelp());
+        return 0;
+      }
+      let config;
+      try {
+        config = parseConfig(rest, { env: io.env, readFile: (p) => readFileSync(p, 'utf8') });
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          io.stderr(`vaultsync run: ${err.message} (see vaultsync run --help)\n`);
+          return 2;
+        }
+        throw err;
+      }
+      const { runController } = await import('./main.js');
+      try {
+        return await runController(config);
+      } catch (err) {
+        // Start-up failures (API server unreachable, hash key unreadable): one line, exit 1.
+        io.stderr(`vaultsync run: ${err instanceof Error ? err.message : 'failed'}\n`);
+        return 1;
+      }
+    }
+    default:
+      io.stderr(`vaultsync: unknown command "${command}" (see vaultsync --help)\n`);
+      return 2;
+  }
+}
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}

@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, collectOptions, parseConfig, runHelp, runOptions } from './config.js';
+
+const io = (env: Record<string, string> = {}, files: Record<string, string> = {}) => ({
+  env,
+  readFile: (p: string) => {
+    const f = files[p];
+    if (f === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
+    return f;
+  },
+});
+
+const base = ['--vault-address', 'http://127.0.0.1:8200'];
+
+describe('parseConfig', () => {
+  it('applies defaults', () => {
+    const c = parseConfig(base, io());
+    expect(c.vault).toMatchObject({
+      address: 'http://127.0.0.1:8200',
+      authMount: 'kubernetes',
+      requestTimeoutMs: 10_000,
+    });
+    expect(c.refresh).toEqual({ defaultMs: 15 * 60_000, minMs: 30_000 });
+    expect(c.auth).toMatchObject({
+      tokenAudiences: ['vault'],
+      tokenExpirationSeconds: 600,
+      allowControllerIdentity: false,
+    });
+    expect(c.namespaces).toEqual([]);
+    expect(c.listen).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(c.controllerNamespace).toBe('vaultsync');
+    expect(c.hashKeySecret).toEqual({ namespace: 'vaultsync', name: 'vaultsync-hash-key' });
+  });
+
+  it('takes flags over environment over defaults', () => {
+    const c = parseConfig(
+      ['--concurrency=3', '--vault-address', 'https://v:8200/'],
+      io({
+        VAULTSYNC_CONCURRENCY: '5',
+        VAULTSYNC_NAMESPACES: 'a, b,,c',
+        VAULTSYNC_ALLOW_CONTROLLER_IDENTITY: 'true',
+        VAULTSYNC_VAULT_ADDRESS: 'http://ignored:1',
+        POD_NAMESPACE: 'ops',
+      }),
+    );
+    expect(c.concurrency).toBe(3);
+    expect(c.vault.address).toBe('https://v:8200');
+    expect(c.namespaces).toEqual(['a', 'b', 'c']);
+    expect(c.auth.allowControllerIdentity).toBe(true);
+    expect(c.controllerNamespace).toBe('ops');
+  });
+
+  it('reads the CA file', () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const c = parseConfig([...base, '--vault-ca-file', '/ca.pem'], io({}, { '/ca.pem': pem }));
+    expect(c.vault.caBundle).toBe(pem);
+  });
+
+  it.each([
+    [[], /--vault-address is required/],
+    [['--vault-address', 'vault:8200'], /must be an http/],
+    [[...base, '--bogus'], /unknown flag --bogus/],
+    [[...base, '--concurrency'], /needs a value/],
+    [[...base, '--concurrency', '0'], /integer ≥ 1/],
+    [[...base, '--concurrency', 'x'], /integer/],
+    [[...base, '--refresh-default', 'soon'], /not a duration/],
+    [[...base, '--refresh-default', '10s', '--refresh-min', '1m'], /not be below/],
+    [[...base, '--token-expiration', '5m'], /at least 10m/],
+    [[...base, '--log-level', 'loud'], /one of debug/],
+    [[...base, '--listen', '8080'], /host:port/],
+    [[...base, '--allow-controller-identity=yes'], /true or false/],
+    [[...base, '--vault-ca-file', '/missing'], /cannot read \/missing: ENOENT/],
+    [[...base, 'stray'], /unexpected argument/],
+  ] as const)('rejects %j', (argv, message) => {
+    expect(() => parseConfig(argv, io())).toThrow(ConfigError);
+    expect(() => parseConfig(argv, io())).toThrow(message);
+  });
+
+  it('error messages are one line', () => {
+    try {
+      parseConfig([...base, '--nope'], io());
+      expect.unreachable();
+    } catch (err) {
+      expect((err as Error).message).not.toContain('\n');
+    }
+  });
+});
+
+describe('options table', () => {
+  it('help lists every flag and its environment variable', () => {
+    const help = runHelp();
+    for (const o of runOptions) {
+      expect(help).toContain(`--${o.flag}`);
+      expect(help).toContain(`$${o.env}`);
+    }
+  });
+
+  it('boolean flags accept --no-', () => {
+    expect(
+      collectOptions(['--no-allow-controller-identity'], { VAULTSYNC_ALLOW_CONTROLLER_IDENTITY: 'true' })[
+        'allow-controller-identity'
+      ],
+    ).toBe('false');
+  });
+});

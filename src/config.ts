@@ -1,0 +1,377 @@
+/**
+ * Flags and environment, parsed once into a typed Config. `process.env` is read only here
+ * (and only through the `env` argument main passes in). One table of options drives parsing,
+ * `--help` and docs/configuration.md, so they cannot drift apart.
+ */
+import { hostname } from 'node:os';
+import { parseDuration } from './api/index.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface Config {
+  /** Path of a kubeconfig; absent: in-cluster configuration. */
+  kubeconfig?: string;
+  kubeContext?: string;
+  /** Replaces the kubeconfig user's credentials with this bearer token file (re-read when it changes). */
+  kubeTokenFile?: string;
+  /** Namespaces to watch; empty: all namespaces. */
+  namespaces: string[];
+  /** Namespace the controller runs in (hash-key Secret, leader-election Lease). */
+  controllerNamespace: string;
+  /** This replica's name ($POD_NAME, else the host name): events' reportingInstance, lease holder. */
+  instance: string;
+  vault: {
+    address: string;
+    /** PEM contents of --vault-ca-file, read at start. */
+    caBundle?: string;
+    vaultNamespace?: string;
+    /** Default Kubernetes auth mount when a SecretSync names none. */
+    authMount: string;
+    requestTimeoutMs: number;
+    /** How long a KV read is shared by SecretSyncs of one identity and path. */
+    readCacheTtlMs: number;
+    /** Vault requests per second and in flight, all kinds; logins have their own budget too. */
+    requestsPerSecond: number;
+    maxInFlight: number;
+    loginsPerSecond: number;
+  };
+  auth: {
+    /** Audiences of TokenRequests for SecretSync ServiceAccounts. */
+    tokenAudiences: string[];
+    /** Expiry asked of TokenRequest, seconds (the API server's minimum is 600). */
+    tokenExpirationSeconds: number;
+    /** The controller's own projected token, re-read at each login. */
+    tokenPath: string;
+    /** Whether a SecretSync without serviceAccountName may use the controller's own token. */
+    allowControllerIdentity: boolean;
+  };
+  refresh: {
+    defaultMs: number;
+    minMs: number;
+  };
+  /** Reconciles running at once. */
+  concurrency: number;
+  /** API-server writes in flight and per second. */
+  writeConcurrency: number;
+  writeQps: number;
+  /** Path of a file holding the key for content-hash HMACs; absent: a key kept in a Secret. */
+  hashKeyFile?: string;
+  /** Namespace/name of the Secret holding the content-hash key when no file is given. */
+  hashKeySecret: { namespace: string; name: string };
+  /** host:port of the HTTP server (health, metrics, webhook). */
+  listen: { host: string; port: number };
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Kind = 'string' | 'boolean' | 'duration' | 'integer' | 'list' | 'enum';
+
+export interface OptionSpec {
+  flag: string;
+  env: string;
+  kind: Kind;
+  default?: string;
+  choices?: readonly string[];
+  required?: boolean;
+  help: string;
+}
+
+/** Every option of `vaultsync run`. Env vars are the flag in upper snake case with a VAULTSYNC_ prefix. */
+const options: Omit<OptionSpec, 'env'>[] = [
+  {
+    flag: 'kubeconfig',
+    kind: 'string',
+    help: 'Path of a kubeconfig. Absent: in-cluster configuration (or $KUBECONFIG).',
+  },
+  { flag: 'kube-context', kind: 'string', help: 'Kubeconfig context to use.' },
+  {
+    flag: 'kube-token-file',
+    kind: 'string',
+    help: "Bearer token file used instead of the kubeconfig user's credentials.",
+  },
+  { flag: 'namespaces', kind: 'list', default: '', help: 'Comma-separated namespaces to watch. Empty: all.' },
+  {
+    flag: 'controller-namespace',
+    kind: 'string',
+    help: 'Namespace the controller runs in (hash-key Secret, leader Lease). Absent: $POD_NAMESPACE, else vaultsync.',
+  },
+  { flag: 'vault-address', kind: 'string', required: true, help: 'Vault address, e.g. https://vault.vault:8200.' },
+  { flag: 'vault-ca-file', kind: 'string', help: "PEM CA bundle for Vault's TLS certificate." },
+  { flag: 'vault-namespace', kind: 'string', help: 'Vault Enterprise namespace (X-Vault-Namespace).' },
+  { flag: 'vault-auth-mount', kind: 'string', default: 'kubernetes', help: 'Default Kubernetes auth mount.' },
+  { flag: 'vault-timeout', kind: 'duration', default: '10s', help: 'Timeout of one Vault request.' },
+  {
+    flag: 'vault-read-cache-ttl',
+    kind: 'duration',
+    default: '30s',
+    help: 'How long one KV read is shared by SecretSyncs with the same identity and path.',
+  },
+  { flag: 'vault-qps', kind: 'integer', default: '50', help: 'Vault requests per second, all kinds.' },
+  { flag: 'vault-max-in-flight', kind: 'integer', default: '16', help: 'Vault requests in flight at once.' },
+  { flag: 'vault-login-qps', kind: 'integer', default: '5', help: 'Vault logins per second.' },
+  {
+    flag: 'token-audiences',
+    kind: 'list',
+    default: 'vault',
+    help: 'Audiences of ServiceAccount tokens requested for Vault logins (what the Vault role expects).',
+  },
+  {
+    flag: 'token-expiration',
+    kind: 'duration',
+    default: '10m',
+    help: 'Lifetime asked of TokenRequest tokens (at least 10m).',
+  },
+  {
+    flag: 'token-path',
+    kind: 'string',
+    default: '/var/run/secrets/vaultsync/token',
+    help: "The controller's own projected ServiceAccount token, re-read at each login.",
+  },
+  {
+    flag: 'allow-controller-identity',
+    kind: 'boolean',
+    default: 'false',
+    help: "Let SecretSyncs without serviceAccountName log in with the controller's own token.",
+  },
+  { flag: 'refresh-default', kind: 'duration', default: '15m', help: 'Refresh interval when a SecretSync sets none.' },
+  { flag: 'refresh-min', kind: 'duration', default: '30s', help: 'Shortest refresh interval honoured.' },
+  { flag: 'concurrency', kind: 'integer', default: '8', help: 'Reconciles running at once.' },
+  { flag: 'write-concurrency', kind: 'integer', default: '8', help: 'API-server writes in flight at once.' },
+  { flag: 'write-qps', kind: 'integer', default: '50', help: 'API-server writes per second.' },
+  {
+    flag: 'hash-key-file',
+    kind: 'string',
+    help: 'File with the HMAC key for content hashes. Absent: kept in a Secret.',
+  },
+  {
+    flag: 'hash-key-secret',
+    kind: 'string',
+    default: 'vaultsync-hash-key',
+    help: 'Name of the Secret in the controller namespace that keeps the HMAC key.',
+  },
+  { flag: 'listen', kind: 'string', default: '0.0.0.0:8080', help: 'host:port of the health and metrics server.' },
+  {
+    flag: 'log-level',
+    kind: 'enum',
+    default: 'info',
+    choices: ['debug', 'info', 'warn', 'error'],
+    help: 'Log level.',
+  },
+];
+
+export const runOptions: readonly OptionSpec[] = options.map((o) => ({ ...o, env: envName(o.flag) }));
+
+function envName(flag: string): string {
+  return `VAULTSYNC_${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+export type RawOptions = Record<string, string | undefined>;
+
+/**
+ * Merges flags over environment over defaults. `argv` are the arguments after `run`.
+ * Throws ConfigError with a one-line message on an unknown flag or a bad value.
+ */
+export function collectOptions(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  specs: readonly OptionSpec[] = runOptions,
+): RawOptions {
+  const byFlag = new Map(specs.map((s) => [s.flag, s]));
+  const flags: RawOptions = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}"`);
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq === -1 ? undefined : eq);
+    const spec = byFlag.get(name) ?? (name.startsWith('no-') ? byFlag.get(name.slice(3)) : undefined);
+    if (!spec) throw new ConfigError(`unknown flag --${name}`);
+    if (spec.kind === 'boolean') {
+      if (eq !== -1) flags[spec.flag] = arg.slice(eq + 1);
+      else flags[spec.flag] = name.startsWith('no-') ? 'false' : 'true';
+      continue;
+    }
+    let value: string | undefined;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else {
+      value = argv[i + 1];
+      i++;
+    }
+    if (value === undefined) throw new ConfigError(`flag --${name} needs a value`);
+    flags[spec.flag] = value;
+  }
+  const out: RawOptions = {};
+  for (const s of specs) out[s.flag] = flags[s.flag] ?? nonEmpty(env[s.env]) ?? s.default;
+  return out;
+}
+
+const nonEmpty = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
+
+function get(raw: RawOptions, flag: string): string | undefined {
+  return raw[flag];
+}
+
+function str(raw: RawOptions, flag: string): string {
+  const v = get(raw, flag);
+  if (v === undefined || v === '') throw new ConfigError(`--${flag} is required`);
+  return v;
+}
+
+function duration(raw: RawOptions, flag: string): number {
+  const v = str(raw, flag);
+  try {
+    return parseDuration(v);
+  } catch {
+    throw new ConfigError(`--${flag}: "${v}" is not a duration like 30s, 15m or 1h`);
+  }
+}
+
+function integer(raw: RawOptions, flag: string, min: number): number {
+  const v = str(raw, flag);
+  if (!/^[0-9]+$/.test(v) || Number(v) < min) throw new ConfigError(`--${flag}: "${v}" must be an integer ≥ ${min}`);
+  return Number(v);
+}
+
+function bool(raw: RawOptions, flag: string): boolean {
+  const v = str(raw, flag);
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new ConfigError(`--${flag}: "${v}" must be true or false`);
+}
+
+function list(raw: RawOptions, flag: string): string[] {
+  return (get(raw, flag) ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+export interface ConfigIo {
+  env: Readonly<Record<string, string | undefined>>;
+  readFile: (path: string) => string;
+}
+
+/** Parses `vaultsync run` arguments into a Config. Throws ConfigError. */
+export function parseConfig(argv: readonly string[], io: ConfigIo): Config {
+  const raw = collectOptions(argv, io.env);
+
+  const address = str(raw, 'vault-address');
+  if (!/^https?:\/\/[^/]+/.test(address)) {
+    throw new ConfigError(`--vault-address: "${address}" must be an http:// or https:// URL`);
+  }
+  const caFile = get(raw, 'vault-ca-file');
+  let caBundle: string | undefined;
+  if (caFile) {
+    try {
+      caBundle = io.readFile(caFile);
+    } catch (err) {
+      throw new ConfigError(
+        `--vault-ca-file: cannot read ${caFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      );
+    }
+    if (!caBundle.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new ConfigError(`--vault-ca-file: ${caFile} holds no PEM certificate`);
+    }
+  }
+
+  const tokenExpirationSeconds = Math.round(duration(raw, 'token-expiration') / 1000);
+  if (tokenExpirationSeconds < 600) throw new ConfigError('--token-expiration must be at least 10m');
+  const refresh = { defaultMs: duration(raw, 'refresh-default'), minMs: duration(raw, 'refresh-min') };
+  if (refresh.minMs < 1000) throw new ConfigError('--refresh-min must be at least 1s');
+  if (refresh.defaultMs < refresh.minMs) throw new ConfigError('--refresh-default must not be below --refresh-min');
+
+  const listen = get(raw, 'listen') ?? '';
+  const m = /^(.*):([0-9]{1,5})$/.exec(listen);
+  if (!m || Number(m[2]) > 65535) throw new ConfigError(`--listen: "${listen}" must be host:port`);
+
+  const logLevel = str(raw, 'log-level');
+  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
+    throw new ConfigError(`--log-level: "${logLevel}" must be one of debug, info, warn, error`);
+  }
+  const audiences = list(raw, 'token-audiences');
+  if (audiences.length === 0) throw new ConfigError('--token-audiences needs at least one audience');
+
+  const controllerNamespace = get(raw, 'controller-namespace') ?? nonEmpty(io.env.POD_NAMESPACE) ?? 'vaultsync';
+
+  return {
+    kubeconfig: get(raw, 'kubeconfig') ?? nonEmpty(io.env.KUBECONFIG),
+    kubeContext: get(raw, 'kube-context'),
+    kubeTokenFile: get(raw, 'kube-token-file'),
+    namespaces: list(raw, 'namespaces'),
+    controllerNamespace,
+    instance: nonEmpty(io.env.POD_NAME) ?? hostname(),
+    vault: {
+      address: address.replace(/\/+$/, ''),
+      caBundle,
+      vaultNamespace: get(raw, 'vault-namespace'),
+      authMount: str(raw, 'vault-auth-mount'),
+      requestTimeoutMs: duration(raw, 'vault-timeout'),
+      readCacheTtlMs: duration(raw, 'vault-read-cache-ttl'),
+      requestsPerSecond: integer(raw, 'vault-qps', 1),
+      maxInFlight: integer(raw, 'vault-max-in-flight', 1),
+      loginsPerSecond: integer(raw, 'vault-login-qps', 1),
+    },
+    auth: {
+      tokenAudiences: audiences,
+      tokenExpirationSeconds,
+      tokenPath: str(raw, 'token-path'),
+      allowControllerIdentity: bool(raw, 'allow-controller-identity'),
+    },
+    refresh,
+    concurrency: integer(raw, 'concurrency', 1),
+    writeConcurrency: integer(raw, 'write-concurrency', 1),
+    writeQps: integer(raw, 'write-qps', 1),
+    hashKeyFile: get(raw, 'hash-key-file'),
+    hashKeySecret: { namespace: controllerNamespace, name: str(raw, 'hash-key-secret') },
+    listen: { host: m[1] ?? '0.0.0.0', port: Number(m[2]) },
+    logLevel: logLevel as LogLevel,
+  };
+}
+
+/** `vaultsync run --help`, generated from the option table. */
+export function runHelp(specs: readonly OptionSpec[] = runOptions): string {
+  const lines = [
+    'Usage: vaultsync run [options]',
+    '',
+    'Runs the controller. Every flag can also be set by its environment variable.',
+    '',
+  ];
+  for (const s of specs) {
+    const value =
+      s.kind === 'boolean'
+        ? ''
+        : ` <${s.kind === 'list' ? 'a,b' : s.kind === 'enum' ? (s.choices ?? []).join('|') : s.kind}>`;
+    const def = s.required
+      ? ' (required)'
+      : s.default !== undefined && s.default !== ''
+        ? ` (default: ${s.default})`
+        : '';
+    lines.push(`  --${s.flag}${value}`, `      ${s.help}${def}  [$${s.env}]`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** docs/configuration.md's flag table, generated from the option table. */
+export function configurationTable(specs: readonly OptionSpec[] = runOptions): string {
+  const rows = specs.map(
+    (s) =>
+      `| \`--${s.flag}\` | \`${s.env}\` | ${s.required ? 'required' : s.default ? `\`${s.default}\`` : '—'} | ${s.help.replaceAll('|', '\\|')} |`,
+  );
+  return ['| flag | environment | default | meaning |', '|---|---|---|---|', ...rows].join('\n') + '\n';
+}
+
+/** docs/configuration.md, generated by `npm run gen` from the option table. */
+export function configurationDoc(): string {
+  return [
+    '<!-- generated by npm run gen from src/config.ts; do not edit -->',
+    '# Configuration',
+    '',
+    '`vaultsync run` takes these flags. Each can also be set by its environment variable; a flag wins over',
+    'the environment, the environment over the default. A wrong flag or value stops the controller with a',
+    'one-line error and exit code 2.',
+    '',
+    configurationTable(),
+  ].join('\n');
+}

@@ -1,0 +1,133 @@
+/**
+ * Prometheus metrics (prom-client), behind the narrow interfaces the other folders report to.
+ * Names and help texts live here only; docs/metrics.md is generated from this registry.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Key, SyncMetrics, SyncOutcome } from '../sync/types.js';
+import type { VaultCache, VaultMetrics, VaultOperation, LoginResult } from '../vault/metrics.js';
+
+export interface QueueMetrics {
+  dequeued(priority: string, waitedMs: number): void;
+}
+
+export interface ReadyCounter {
+  /** Number of managed SecretSyncs by Ready condition status (True, False, Unknown). */
+  countByReady(): Record<string, number>;
+  /** Queue depth by priority. */
+  queueDepth(): Record<string, number>;
+}
+
+export type Metrics = SyncMetrics & VaultMetrics & QueueMetrics & { registry: Registry };
+
+export function createMetrics(source: ReadyCounter | undefined, opts: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'vaultsync_' });
+  const registers = [registry];
+
+  const syncs = new Counter({
+    name: 'vaultsync_syncs_total',
+    help: 'Reconciles of SecretSyncs by outcome: Synced (Secret written), Unchanged, or the failure reason.',
+    labelNames: ['outcome'],
+    registers,
+  });
+  const syncDuration = new Histogram({
+    name: 'vaultsync_sync_duration_seconds',
+    help: 'Duration of one reconcile, including Vault and API-server calls.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers,
+  });
+  const lastSuccess = new Gauge({
+    name: 'vaultsync_secretsync_last_success_timestamp_seconds',
+    help: 'Unix time at which the SecretSync last matched Vault (freshness without status writes).',
+    labelNames: ['namespace', 'name'],
+    registers,
+  });
+  const vaultRequests = new Counter({
+    name: 'vaultsync_vault_requests_total',
+    help: "Vault HTTP requests by operation and status code ('error' when no response came).",
+    labelNames: ['operation', 'code'],
+    registers,
+  });
+  const vaultDuration = new Histogram({
+    name: 'vaultsync_vault_request_duration_seconds',
+    help: 'Duration of Vault HTTP requests by operation.',
+    labelNames: ['operation'],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers,
+  });
+  const logins = new Counter({
+    name: 'vaultsync_vault_logins_total',
+    help: 'Vault Kubernetes-auth logins by result.',
+    labelNames: ['result'],
+    registers,
+  });
+  const cache = new Counter({
+    name: 'vaultsync_cache_requests_total',
+    help: 'Token and KV-read cache lookups by cache and result (hit, miss).',
+    labelNames: ['cache', 'result'],
+    registers,
+  });
+  const queueWait = new Histogram({
+    name: 'vaultsync_queue_wait_seconds',
+    help: 'Time a key waited in the work queue before a worker took it, by priority.',
+    labelNames: ['priority'],
+    buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300],
+    registers,
+  });
+  new Gauge({
+    name: 'vaultsync_queue_depth',
+    help: 'Keys waiting in the work queue, by priority.',
+    labelNames: ['priority'],
+    registers,
+    collect() {
+      if (!source) return;
+      for (const [p, n] of Object.entries(source.queueDepth())) this.set({ priority: p }, n);
+    },
+  });
+  new Gauge({
+    name: 'vaultsync_secretsyncs',
+    help: 'Managed SecretSyncs by the status of their Ready condition.',
+    labelNames: ['ready'],
+    registers,
+    collect() {
+      if (!source) return;
+      this.reset();
+      for (const [ready, n] of Object.entries(source.countByReady())) this.set({ ready }, n);
+    },
+  });
+
+  const split = (key: Key) => {
+    const i = key.indexOf('/');
+    return { namespace: key.slice(0, i), name: key.slice(i + 1) };
+  };
+
+  return {
+    registry,
+    observeSync(outcome: SyncOutcome, seconds: number) {
+      syncs.inc({ outcome });
+      syncDuration.observe(seconds);
+    },
+    markFresh(key: Key, unixSeconds: number) {
+      lastSuccess.set(split(key), unixSeconds);
+    },
+    forget(key: Key) {
+      lastSuccess.remove(split(key));
+    },
+    request(operation: VaultOperation, status: number | 'error', seconds: number) {
+      vaultRequests.inc({ operation, code: String(status) });
+      vaultDuration.observe({ operation }, seconds);
+    },
+    cacheHit(c: VaultCache) {
+      cache.inc({ cache: c, result: 'hit' });
+    },
+    cacheMiss(c: VaultCache) {
+      cache.inc({ cache: c, result: 'miss' });
+    },
+    login(result: LoginResult) {
+      logins.inc({ result });
+    },
+    dequeued(priority: string, waitedMs: number) {
+      queueWait.observe({ priority }, waitedMs / 1000);
+    },
+  };
+}
