@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { readFile } from 'node:fs/promises';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type https from 'node:https';
@@ -30,7 +32,9 @@ export function createKube(opts: CreateKubeOptions): Kube {
     kc.loadFromFile(opts.kubeconfig);
   }
   if (opts.context !== undefined) kc.setCurrentContext(opts.context);
-  if (opts.tokenFile !== undefined) useTokenFile(kc, opts.tokenFile);
+  // client-node reads only `token-file`; kubectl's kubeconfig field is `tokenFile`. Honour it, re-read as it rotates.
+  const tokenFile = opts.tokenFile ?? (opts.kubeconfig === undefined ? undefined : kubeconfigTokenFile(kc, opts.kubeconfig));
+  if (tokenFile !== undefined) useTokenFile(kc, tokenFile);
   const server = kc.getCurrentCluster()?.server;
   if (server === undefined) throw new Error(`kubeconfig context ${kc.getCurrentContext()} names no cluster`);
   opts.log.info(
@@ -38,11 +42,20 @@ export function createKube(opts: CreateKubeOptions): Kube {
       server,
       context: kc.getCurrentContext(),
       source: opts.kubeconfig ?? 'in-cluster',
-      tokenFile: opts.tokenFile,
+      tokenFile,
     },
     'kubernetes client configured',
   );
   return kubeClients(kc);
+}
+
+/** The current user's `tokenFile` in a kubeconfig file, which client-node itself ignores. */
+export function kubeconfigTokenFile(kc: KubeConfig, path: string): string | undefined {
+  const user = kc.getCurrentUser();
+  if (user === null || user.token !== undefined) return undefined;
+  const doc = parseYaml(readFileSync(path, 'utf8')) as { users?: { name?: string; user?: { tokenFile?: unknown } }[] } | null;
+  const file = doc?.users?.find((u) => u.name === user.name)?.user?.tokenFile;
+  return typeof file === 'string' && file !== '' ? file : undefined;
 }
 
 /** Typed clients for an already loaded KubeConfig (tests build one with loadFromOptions). */
