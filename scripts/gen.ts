@@ -1,12 +1,12 @@
 /**
- * Writes the files generated from src/api/schema.ts (the CRD in crds/, the API reference in docs/).
+ * Writes the files generated from code (src/docs.ts: the CRD in crds/, the API reference, configuration and metrics in docs/).
  *   npm run gen               write them
  *   npm run gen -- --check    write nothing; exit 1 naming every file that differs from what it would write
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { generatedFiles, type GeneratedFile } from '../src/api/generate.js';
+import { generatedFiles, type GeneratedFile } from '../src/docs.js';
 
 export interface GenResult {
   /** Files (relative paths) whose committed content differs from the generated one, or that are missing. */

@@ -6,6 +6,7 @@ const USAGE = `Usage: vaultsync <command> [options]
 
 Commands:
   run        Run the controller (vaultsync run --help for its options)
+  trigger    Ask a running controller to refresh Vault paths now (vaultsync trigger --help)
   version    Print the version
 
 Keeps Kubernetes Secrets in step with HashiCorp Vault / OpenBao KV v2.
@@ -60,6 +61,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         io.stderr(`vaultsync run: ${err instanceof Error ? err.message : 'failed'}\n`);
         return 1;
       }
+    }
+    case 'trigger': {
+      const { runTrigger } = await import('./trigger/index.js');
+      return runTrigger(rest, { stdout: io.stdout, stderr: io.stderr });
     }
     default:
       io.stderr(`vaultsync: unknown command "${command}" (see vaultsync --help)\n`);

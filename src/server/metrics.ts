@@ -17,7 +17,28 @@ export interface ReadyCounter {
   queueDepth(): Record<string, number>;
 }
 
-export type Metrics = SyncMetrics & VaultMetrics & QueueMetrics & { registry: Registry };
+/** What became of one webhook request; `unavailable`: keys are configured but none could be read. */
+export type WebhookOutcome =
+  'accepted' | 'unauthorized' | 'forbidden' | 'too_large' | 'bad_request' | 'rate_limited' | 'disabled' | 'unavailable';
+
+export const WEBHOOK_OUTCOMES: readonly WebhookOutcome[] = [
+  'accepted',
+  'unauthorized',
+  'forbidden',
+  'too_large',
+  'bad_request',
+  'rate_limited',
+  'disabled',
+  'unavailable',
+];
+
+export interface WebhookMetrics {
+  webhookRequest(outcome: WebhookOutcome): void;
+  /** SecretSyncs the webhook queued (coalesced repeats not counted). */
+  webhookQueued(count: number): void;
+}
+
+export type Metrics = SyncMetrics & VaultMetrics & QueueMetrics & WebhookMetrics & { registry: Registry };
 
 export function createMetrics(source: ReadyCounter | undefined, opts: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
@@ -95,6 +116,19 @@ export function createMetrics(source: ReadyCounter | undefined, opts: { defaultM
       for (const [ready, n] of Object.entries(source.countByReady())) this.set({ ready }, n);
     },
   });
+  const webhookRequests = new Counter({
+    name: 'vaultsync_webhook_requests_total',
+    help: 'Requests to the refresh webhook by outcome (accepted, unauthorized, forbidden, too_large, bad_request, rate_limited, disabled, unavailable).',
+    labelNames: ['outcome'],
+    registers,
+  });
+  // Every outcome from the start, so rate() and alerts see a 0 before the first request.
+  for (const outcome of WEBHOOK_OUTCOMES) webhookRequests.inc({ outcome }, 0);
+  const webhookQueued = new Counter({
+    name: 'vaultsync_webhook_queued_total',
+    help: 'SecretSyncs queued by the refresh webhook (repeats coalesced while still queued are not counted).',
+    registers,
+  });
 
   const split = (key: Key) => {
     const i = key.indexOf('/');
@@ -128,6 +162,12 @@ export function createMetrics(source: ReadyCounter | undefined, opts: { defaultM
     },
     dequeued(priority: string, waitedMs: number) {
       queueWait.observe({ priority }, waitedMs / 1000);
+    },
+    webhookRequest(outcome: WebhookOutcome) {
+      webhookRequests.inc({ outcome });
+    },
+    webhookQueued(count: number) {
+      webhookQueued.inc(count);
     },
   };
 }

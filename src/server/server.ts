@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { WEBHOOK_BODY_LIMIT, webhookRoutes, type Webhook } from './webhook.js';
 
 export interface HealthReport {
   ok: boolean;
@@ -15,11 +16,13 @@ export interface ServerDeps {
   ready(): boolean;
   /** Called from onClose: stop the queue, informers and Vault clients. */
   onClose?: () => Promise<void>;
+  /** Serve POST /v1/refresh here too (--webhook-listen empty); absent: see buildWebhookServer. */
+  webhook?: Webhook;
 }
 
 /** Routes and plugins, no port: main listens, tests use inject(). */
 export function buildServer(deps: ServerDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  const app = Fastify({ logger: false, bodyLimit: WEBHOOK_BODY_LIMIT });
 
   app.get('/healthz', async (_req, reply) => {
     const h = deps.health();
@@ -36,9 +39,19 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return reply.type(deps.registry.contentType).send(body);
   });
 
-  if (deps.onClose) {
-    const close = deps.onClose;
-    app.addHook('onClose', async () => close());
-  }
+  if (deps.webhook) void app.register(webhookRoutes(deps.webhook));
+  closeWith(app, deps.onClose);
   return app;
+}
+
+/** The webhook alone, for its own port (--webhook-listen): no health or metrics routes. */
+export function buildWebhookServer(webhook: Webhook, opts: { onClose?: () => Promise<void> } = {}): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: WEBHOOK_BODY_LIMIT });
+  void app.register(webhookRoutes(webhook));
+  closeWith(app, opts.onClose);
+  return app;
+}
+
+function closeWith(app: FastifyInstance, close: (() => Promise<void>) | undefined): void {
+  if (close) app.addHook('onClose', async () => close());
 }

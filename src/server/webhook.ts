@@ -1,0 +1,172 @@
+/**
+ * POST /v1/refresh: a signed request names Vault paths and/or SecretSyncs; the SecretSyncs that
+ * read them are queued at push priority with the read cache bypassed. The answer is only a count:
+ * never secret data, never names or namespaces.
+ *
+ * Order of checks, cheapest and least revealing first: disabled (404) and per-address rate limit
+ * (429) before the body is read; body size (413) while reading; signature (401), per-key rate
+ * limit (429), shape (400) and scope (403) after. Nothing is queued unless every check passes.
+ */
+import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import type { Clock, Logger } from '../sync/types.js';
+import { authenticate } from './auth.js';
+import { WebhookKeys, type KeyProvider } from './keys.js';
+import type { WebhookMetrics, WebhookOutcome } from './metrics.js';
+import type { PathLookup } from './path-index.js';
+import { RateLimiter } from './rate-limit.js';
+import { Refresher, type RefreshTarget } from './refresh.js';
+import { parseRefreshBody, parseRefreshQuery, type Parsed } from './refresh-request.js';
+import { ReplayGuard } from './replay.js';
+
+export const REFRESH_ROUTE = '/v1/refresh';
+export const WEBHOOK_BODY_LIMIT = 64 * 1024;
+/** How long a GitHub delivery's signature is remembered to refuse its replay. */
+export const GITHUB_REPLAY_WINDOW_MS = 10 * 60_000;
+
+export interface WebhookOptions {
+  /** File with the global key(s), one per line. */
+  keyFile?: string;
+  /** Directory with one key file per namespace, named after it. */
+  namespaceKeysDir?: string;
+  /** Requests per minute per client address, and per key. */
+  rateLimitPerMinute: number;
+  coalesceWindowMs: number;
+  index: PathLookup;
+  target: RefreshTarget;
+  metrics: WebhookMetrics;
+  clock: Clock;
+  log: Logger;
+  /** Replaces the key files (tests). */
+  keys?: KeyProvider;
+  keyReloadMs?: number;
+  maxSkewSeconds?: number;
+}
+
+/** The assembled webhook: register it with `webhookRoutes`, through buildServer or buildWebhookServer. */
+export interface Webhook {
+  keys: KeyProvider;
+  limiter: RateLimiter;
+  replays: ReplayGuard;
+  refresher: Refresher;
+  metrics: WebhookMetrics;
+  clock: Clock;
+  log: Logger;
+  maxSkewSeconds?: number;
+}
+
+export function createWebhook(opts: WebhookOptions): Webhook {
+  const { clock, log } = opts;
+  return {
+    keys:
+      opts.keys ??
+      new WebhookKeys({
+        keyFile: opts.keyFile,
+        namespaceKeysDir: opts.namespaceKeysDir,
+        reloadMs: opts.keyReloadMs,
+        clock,
+        log,
+      }),
+    limiter: new RateLimiter({ perMinute: opts.rateLimitPerMinute, clock }),
+    replays: new ReplayGuard({ ttlMs: GITHUB_REPLAY_WINDOW_MS, clock }),
+    refresher: new Refresher({
+      index: opts.index,
+      target: opts.target,
+      clock,
+      coalesceWindowMs: opts.coalesceWindowMs,
+    }),
+    metrics: opts.metrics,
+    clock,
+    log,
+    maxSkewSeconds: opts.maxSkewSeconds,
+  };
+}
+
+/** An encapsulated plugin: its raw-body parser and error handler apply to the webhook route only. */
+export function webhookRoutes(webhook: Webhook): FastifyPluginCallback {
+  const { keys, limiter, replays, refresher, metrics, clock, log } = webhook;
+
+  const answer = (reply: FastifyReply, outcome: WebhookOutcome, code: number, body: object) => {
+    metrics.webhookRequest(outcome);
+    return reply.code(code).send(body);
+  };
+  const limited = (reply: FastifyReply, waitMs: number) => {
+    void reply.header('retry-after', String(Math.max(1, Math.ceil(waitMs / 1000))));
+    return answer(reply, 'rate_limited', 429, { error: 'too many requests; retry later' });
+  };
+
+  return (scope, _opts, done) => {
+    // The HMAC is over the bytes as sent: keep them, parse JSON only after the signature checks out.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT }, (_req, body, done) => {
+      done(null, body);
+    });
+
+    scope.setErrorHandler((err: FastifyError, _req, reply) => {
+      if (err.statusCode === 413) return answer(reply, 'too_large', 413, { error: 'body too large' });
+      if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
+        return answer(reply, 'bad_request', 400, { error: 'malformed request' });
+      }
+      log.error({ err: err.message }, 'webhook request failed');
+      return reply.code(500).send({ error: 'internal error' });
+    });
+
+    scope.addHook('onRequest', async (req, reply) => {
+      if (!keys.configured()) return answer(reply, 'disabled', 404, { error: 'not found' });
+      const wait = limiter.take(`ip:${req.ip}`);
+      if (wait > 0) return limited(reply, wait);
+      return undefined;
+    });
+
+    scope.post(REFRESH_ROUTE, async (req: FastifyRequest, reply) => {
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const keySet = await keys.current();
+      if (keySet.global.length === 0 && keySet.namespaces.size === 0) {
+        return answer(reply, 'unavailable', 503, { error: 'the webhook has no usable key; see the controller log' });
+      }
+      const auth = authenticate({
+        headers: req.headers,
+        body,
+        keys: keySet,
+        nowSeconds: Math.floor(clock.now() / 1000),
+        maxSkewSeconds: webhook.maxSkewSeconds,
+      });
+      if (!auth.ok) {
+        log.warn({ client: req.ip, why: auth.message }, 'webhook: unauthorized request');
+        return answer(reply, 'unauthorized', 401, { error: auth.message });
+      }
+      if (auth.replayId !== undefined && replays.seenBefore(auth.replayId)) {
+        log.warn({ client: req.ip }, 'webhook: replayed GitHub delivery refused');
+        return answer(reply, 'unauthorized', 401, { error: 'delivery already seen' });
+      }
+      const wait = limiter.take(`key:${auth.keyId}`);
+      if (wait > 0) return limited(reply, wait);
+
+      const parsed = targetsOf(req, body, auth.replayId !== undefined);
+      if (!parsed.ok) return answer(reply, 'bad_request', 400, { error: parsed.message });
+
+      const result = refresher.refresh(parsed.targets, auth.scope);
+      if (!result.ok) {
+        return answer(reply, 'forbidden', 403, { error: "a SecretSync named is outside the key's namespace" });
+      }
+      metrics.webhookQueued(result.pushed);
+      log.info({ client: req.ip, key: auth.keyId, queued: result.queued, pushed: result.pushed }, 'webhook: refresh');
+      return answer(reply, 'accepted', 202, { queued: result.queued });
+    });
+    done();
+  };
+}
+
+/**
+ * Our signature covers the body only, so targets must be in the body and a query string is refused.
+ * A GitHub repository webhook's body is GitHub's payload: its targets come from the webhook URL's
+ * query (unsigned; see docs/webhook.md), else from a body of our shape.
+ */
+function targetsOf(req: FastifyRequest, body: Buffer, github: boolean): Parsed {
+  const query = (req.query ?? {}) as Record<string, unknown>;
+  if (!github) {
+    if (Object.keys(query).length > 0)
+      return { ok: false, message: 'query parameters are not signed: name targets in the body' };
+    return parseRefreshBody(body);
+  }
+  return parseRefreshQuery(query) ?? parseRefreshBody(body);
+}
