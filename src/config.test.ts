@@ -103,3 +103,75 @@ describe('options table', () => {
     ).toBe('false');
   });
 });
+
+describe('leader election options', () => {
+  it('is off by default with client-go-like timings', () => {
+    expect(parseConfig(base, io()).leaderElection).toEqual({
+      enabled: false,
+      leaseName: 'vaultsync-leader',
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+    });
+  });
+
+  it('takes flags and environment', () => {
+    const c = parseConfig(
+      [...base, '--leader-elect', '--leader-election-lease-duration=30s', '--leader-election-retry-period', '500ms'],
+      io({ VAULTSYNC_LEADER_ELECTION_LEASE_NAME: 'other', VAULTSYNC_LEADER_ELECTION_RENEW_DEADLINE: '20s' }),
+    );
+    expect(c.leaderElection).toEqual({
+      enabled: true,
+      leaseName: 'other',
+      leaseDurationMs: 30_000,
+      renewDeadlineMs: 20_000,
+      retryPeriodMs: 500,
+    });
+  });
+
+  it.each([
+    [['--leader-election-lease-duration=1500ms'], /whole seconds/],
+    [['--leader-election-lease-duration=0'], /whole seconds/],
+    [['--leader-election-renew-deadline=15s'], /renew-deadline must be below --leader-election-lease-duration/],
+    [['--leader-election-retry-period=10s'], /retry-period must be above 0 and below/],
+    [['--leader-election-retry-period=0'], /retry-period must be above 0/],
+    [['--leader-elect=maybe'], /true or false/],
+  ] as const)('rejects %j', (argv, message) => {
+    expect(() => parseConfig([...base, ...argv], io())).toThrow(message);
+  });
+});
+
+describe('webhook options', () => {
+  it('is off and shares --listen by default', () => {
+    expect(parseConfig(base, io()).webhook).toEqual({
+      keyFile: undefined,
+      namespaceKeysDir: undefined,
+      listen: undefined,
+      rateLimitPerMinute: 60,
+      coalesceWindowMs: 1000,
+    });
+  });
+
+  it('takes flags and environment', () => {
+    const c = parseConfig(
+      [...base, '--webhook-key-file=/keys/webhook', '--webhook-listen', ':9443', '--webhook-coalesce-window=250ms'],
+      io({ VAULTSYNC_WEBHOOK_NAMESPACE_KEYS_DIR: '/keys/ns', VAULTSYNC_WEBHOOK_RATE_LIMIT: '10' }),
+    );
+    expect(c.webhook).toEqual({
+      keyFile: '/keys/webhook',
+      namespaceKeysDir: '/keys/ns',
+      listen: { host: '0.0.0.0', port: 9443 },
+      rateLimitPerMinute: 10,
+      coalesceWindowMs: 250,
+    });
+  });
+
+  it.each([
+    [['--webhook-listen', '9443'], /--webhook-listen: "9443" must be host:port/],
+    [['--webhook-listen', '127.0.0.1:8080'], /another port than --listen/],
+    [['--webhook-rate-limit', '0'], /--webhook-rate-limit: "0" must be an integer ≥ 1/],
+    [['--webhook-coalesce-window', 'brief'], /not a duration/],
+  ] as const)('rejects %j', (argv, message) => {
+    expect(() => parseConfig([...base, ...argv], io())).toThrow(message);
+  });
+});

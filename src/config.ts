@@ -58,8 +58,32 @@ export interface Config {
   hashKeyFile?: string;
   /** Namespace/name of the Secret holding the content-hash key when no file is given. */
   hashKeySecret: { namespace: string; name: string };
+  /** One active replica: a coordination.k8s.io/v1 Lease in controllerNamespace decides which. */
+  leaderElection: {
+    enabled: boolean;
+    leaseName: string;
+    /** How long a standby waits after the last observed renewal before taking the Lease over. */
+    leaseDurationMs: number;
+    /** The leader stops writing when it has not renewed for this long (below leaseDurationMs). */
+    renewDeadlineMs: number;
+    /** Pause between attempts to acquire or renew (below renewDeadlineMs). */
+    retryPeriodMs: number;
+  };
   /** host:port of the HTTP server (health, metrics, webhook). */
   listen: { host: string; port: number };
+  /** POST /v1/refresh (push refresh from CI). Disabled (404) unless a key file or keys directory is set. */
+  webhook: {
+    /** Global key(s), one per line: may refresh any SecretSync. */
+    keyFile?: string;
+    /** One key file per namespace, named after it: refreshes that namespace's SecretSyncs only. */
+    namespaceKeysDir?: string;
+    /** A separate server for the webhook; absent: served on `listen` with health and metrics. */
+    listen?: { host: string; port: number };
+    /** Requests per minute per client address and per key. */
+    rateLimitPerMinute: number;
+    /** A SecretSync pushed again this soon, while still queued, is not queued twice. */
+    coalesceWindowMs: number;
+  };
   logLevel: LogLevel;
 }
 
@@ -152,7 +176,70 @@ const options: Omit<OptionSpec, 'env'>[] = [
     default: 'vaultsync-hash-key',
     help: 'Name of the Secret in the controller namespace that keeps the HMAC key.',
   },
-  { flag: 'listen', kind: 'string', default: '0.0.0.0:8080', help: 'host:port of the health and metrics server.' },
+  {
+    flag: 'leader-elect',
+    kind: 'boolean',
+    default: 'false',
+    help: 'Run leader election on a Lease in the controller namespace: one replica writes, the others wait. The Helm chart turns it on.',
+  },
+  {
+    flag: 'leader-election-lease-name',
+    kind: 'string',
+    default: 'vaultsync-leader',
+    help: 'Name of the leader-election Lease in the controller namespace.',
+  },
+  {
+    flag: 'leader-election-lease-duration',
+    kind: 'duration',
+    default: '15s',
+    help: 'How long a standby waits after the last renewal it saw before taking the Lease over (whole seconds).',
+  },
+  {
+    flag: 'leader-election-renew-deadline',
+    kind: 'duration',
+    default: '10s',
+    help: 'The leader stops writing when it could not renew the Lease for this long; below the lease duration.',
+  },
+  {
+    flag: 'leader-election-retry-period',
+    kind: 'duration',
+    default: '2s',
+    help: 'Pause between attempts to acquire or renew the Lease; below the renew deadline.',
+  },
+  {
+    flag: 'listen',
+    kind: 'string',
+    default: '0.0.0.0:8080',
+    help: 'host:port of the health and metrics server (and of the webhook unless --webhook-listen is set).',
+  },
+  {
+    flag: 'webhook-listen',
+    kind: 'string',
+    default: '',
+    help: 'host:port of a separate server for the refresh webhook (POST /v1/refresh). Empty: served on --listen.',
+  },
+  {
+    flag: 'webhook-key-file',
+    kind: 'string',
+    help: 'File with the webhook key(s), one per line, at least 16 characters; may refresh any SecretSync. Re-read when it changes. Without this or --webhook-namespace-keys-dir the webhook is off (404).',
+  },
+  {
+    flag: 'webhook-namespace-keys-dir',
+    kind: 'string',
+    help: 'Directory of per-namespace webhook keys: one file per namespace, named after it (a mounted Secret). Such a key refreshes only its namespace.',
+  },
+  {
+    flag: 'webhook-rate-limit',
+    kind: 'integer',
+    default: '60',
+    help: 'Webhook requests per minute per client address and per key; beyond it 429.',
+  },
+  {
+    flag: 'webhook-coalesce-window',
+    kind: 'duration',
+    default: '1s',
+    help: 'A SecretSync pushed again within this window, while still queued, is not queued twice.',
+  },
   {
     flag: 'log-level',
     kind: 'enum',
@@ -282,9 +369,8 @@ export function parseConfig(argv: readonly string[], io: ConfigIo): Config {
   if (refresh.minMs < 1000) throw new ConfigError('--refresh-min must be at least 1s');
   if (refresh.defaultMs < refresh.minMs) throw new ConfigError('--refresh-default must not be below --refresh-min');
 
-  const listen = get(raw, 'listen') ?? '';
-  const m = /^(.*):([0-9]{1,5})$/.exec(listen);
-  if (!m || Number(m[2]) > 65535) throw new ConfigError(`--listen: "${listen}" must be host:port`);
+  const listen = hostPort(raw, 'listen');
+  const webhook = parseWebhook(raw, listen);
 
   const logLevel = str(raw, 'log-level');
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
@@ -294,6 +380,7 @@ export function parseConfig(argv: readonly string[], io: ConfigIo): Config {
   if (audiences.length === 0) throw new ConfigError('--token-audiences needs at least one audience');
 
   const controllerNamespace = get(raw, 'controller-namespace') ?? nonEmpty(io.env.POD_NAMESPACE) ?? 'vaultsync';
+  const leaderElection = parseLeaderElection(raw);
 
   return {
     kubeconfig: get(raw, 'kubeconfig') ?? nonEmpty(io.env.KUBECONFIG),
@@ -325,9 +412,54 @@ export function parseConfig(argv: readonly string[], io: ConfigIo): Config {
     writeQps: integer(raw, 'write-qps', 1),
     hashKeyFile: get(raw, 'hash-key-file'),
     hashKeySecret: { namespace: controllerNamespace, name: str(raw, 'hash-key-secret') },
-    listen: { host: m[1] ?? '0.0.0.0', port: Number(m[2]) },
+    leaderElection,
+    listen,
+    webhook,
     logLevel: logLevel as LogLevel,
   };
+}
+
+function hostPort(raw: RawOptions, flag: string): { host: string; port: number } {
+  const value = get(raw, flag) ?? '';
+  const m = /^(.*):([0-9]{1,5})$/.exec(value);
+  if (!m || Number(m[2]) > 65535) throw new ConfigError(`--${flag}: "${value}" must be host:port`);
+  return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
+}
+
+function parseWebhook(raw: RawOptions, listen: Config['listen']): Config['webhook'] {
+  const own = nonEmpty(get(raw, 'webhook-listen')) === undefined ? undefined : hostPort(raw, 'webhook-listen');
+  if (own && own.port === listen.port && own.port !== 0) {
+    throw new ConfigError('--webhook-listen must use another port than --listen (leave it empty to share --listen)');
+  }
+  return {
+    keyFile: get(raw, 'webhook-key-file'),
+    namespaceKeysDir: get(raw, 'webhook-namespace-keys-dir'),
+    listen: own,
+    rateLimitPerMinute: integer(raw, 'webhook-rate-limit', 1),
+    coalesceWindowMs: duration(raw, 'webhook-coalesce-window'),
+  };
+}
+
+function parseLeaderElection(raw: RawOptions): Config['leaderElection'] {
+  const le = {
+    enabled: bool(raw, 'leader-elect'),
+    leaseName: str(raw, 'leader-election-lease-name'),
+    leaseDurationMs: duration(raw, 'leader-election-lease-duration'),
+    renewDeadlineMs: duration(raw, 'leader-election-renew-deadline'),
+    retryPeriodMs: duration(raw, 'leader-election-retry-period'),
+  };
+  if (le.leaseDurationMs < 1000 || le.leaseDurationMs % 1000 !== 0) {
+    throw new ConfigError(
+      '--leader-election-lease-duration must be whole seconds, at least 1s (the Lease keeps seconds)',
+    );
+  }
+  if (le.renewDeadlineMs >= le.leaseDurationMs) {
+    throw new ConfigError('--leader-election-renew-deadline must be below --leader-election-lease-duration');
+  }
+  if (le.retryPeriodMs <= 0 || le.retryPeriodMs >= le.renewDeadlineMs) {
+    throw new ConfigError('--leader-election-retry-period must be above 0 and below --leader-election-renew-deadline');
+  }
+  return le;
 }
 
 /** `vaultsync run --help`, generated from the option table. */

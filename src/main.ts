@@ -17,10 +17,19 @@ import {
   loadHashKey,
 } from './kube/index.js';
 import { Controller, Priority, WorkQueue, systemClock } from './scheduler/index.js';
-import { buildServer, createMetrics, type HealthReport } from './server/index.js';
+import {
+  PathIndex,
+  buildServer,
+  buildWebhookServer,
+  createMetrics,
+  createWebhook,
+  type HealthReport,
+} from './server/index.js';
 import { reconcile, reconcileSettings, type Key, type Logger } from './sync/index.js';
 import { createVaultReader } from './vault/index.js';
 import { initialDelayMs } from './startup.js';
+
+const VAULT_PRIORITY: Record<Priority, number> = { [Priority.Push]: 2, [Priority.New]: 1, [Priority.Periodic]: 0 };
 
 /** A watch that made no progress (no event, bookmark or relist) for this long fails /healthz. */
 const WATCH_STALL_MS = 15 * 60_000;
@@ -41,9 +50,20 @@ export async function runController(config: Config): Promise<number> {
   const syncs = createSecretSyncInformer({ kc: kube.kc, custom: kube.custom, namespaces, log });
   const secrets = new ManagedSecrets({ kc: kube.kc, core: kube.core, limiter, namespaces, log });
 
-  const fresh = new Set<Key>();
+  // Pushed keys wait in `pushed` until a reconcile of them starts; that reconcile bypasses the read
+  // cache. Taking the mark at the start (not clearing it at the end) means a push that arrives
+  // while the key is being reconciled is not lost: it marks the key again for the next run.
+  const pushed = new Set<Key>();
+  const bypassing = new Set<Key>();
+  const paths = new PathIndex();
+  // Vault requests inherit the priority the key was dequeued with: pushed and new SecretSyncs
+  // overtake periodic refreshes in the Vault rate limiter too, not only in the work queue.
+  const dequeuedAs = new Map<Key, Priority>();
   const queue: WorkQueue = new WorkQueue({
-    onDequeue: (_key, waitedMs, priority) => metrics.dequeued(priority, waitedMs),
+    onDequeue: (key, waitedMs, priority) => {
+      dequeuedAs.set(key, priority);
+      metrics.dequeued(priority, waitedMs);
+    },
   });
   const metrics = createMetrics({
     countByReady: () => countByReady(syncs.list()),
@@ -62,6 +82,11 @@ export async function runController(config: Config): Promise<number> {
   const status = new KubeStatusWriter({ custom: kube.custom, limiter, cache: syncs });
 
   // Handlers only enqueue keys; reconcile reads current state from the caches.
+  syncs.addHandlers({
+    add: (key, obj) => paths.upsert(key, obj.spec.vault.kv.mount, obj.spec.vault.kv.path),
+    update: (key, obj) => paths.upsert(key, obj.spec.vault.kv.mount, obj.spec.vault.kv.path),
+    delete: (key) => paths.remove(key),
+  });
   syncs.addHandlers({
     add: (key, obj) => {
       const delay = syncs.hasSynced() ? 0 : initialDelayMs(obj, config.refresh, Math.random);
@@ -92,7 +117,12 @@ export async function runController(config: Config): Promise<number> {
     log,
     signal: stop.signal,
   });
-  const settings = reconcileSettings(config, hashKey, (key) => fresh.has(key));
+  const settings = reconcileSettings(
+    config,
+    hashKey,
+    (key) => bypassing.has(key),
+    (key) => VAULT_PRIORITY[dequeuedAs.get(key) ?? Priority.Periodic],
+  );
   const deps = { syncs, secrets, vault, status, events, clock, log, metrics, settings };
 
   const controller = new Controller({
@@ -105,10 +135,19 @@ export async function runController(config: Config): Promise<number> {
       log.info({ secretsyncs: syncs.list().length }, 'caches synced; starting workers');
     },
     reconcile: async (key, signal) => {
-      const result = await reconcile(key, deps, signal);
-      fresh.delete(key);
-      if (!syncs.get(key)) metrics.forget(key);
-      return result;
+      if (pushed.delete(key)) bypassing.add(key);
+      try {
+        const result = await reconcile(key, deps, signal);
+        bypassing.delete(key);
+        if (!syncs.get(key)) metrics.forget(key);
+        return result;
+      } catch (err) {
+        // A failed pushed sync is retried with the cache still bypassed.
+        if (bypassing.delete(key)) pushed.add(key);
+        throw err;
+      } finally {
+        dequeuedAs.delete(key);
+      }
     },
   });
 
@@ -128,7 +167,29 @@ export async function runController(config: Config): Promise<number> {
   };
   const ready = () => syncs.hasSynced() && secrets.informer.hasSynced() && controller.health().running;
 
-  const server = buildServer({ registry: metrics.registry, health, ready });
+  const webhook = createWebhook({
+    keyFile: config.webhook.keyFile,
+    namespaceKeysDir: config.webhook.namespaceKeysDir,
+    rateLimitPerMinute: config.webhook.rateLimitPerMinute,
+    coalesceWindowMs: config.webhook.coalesceWindowMs,
+    index: paths,
+    metrics,
+    clock,
+    log,
+    target: {
+      exists: (key) => syncs.get(key) !== undefined,
+      push: (keys) => {
+        for (const key of keys) {
+          pushed.add(key);
+          queue.add(key, Priority.Push);
+        }
+      },
+      pendingPush: (key) => pushed.has(key),
+    },
+  });
+  const ownWebhookPort = config.webhook.listen !== undefined;
+  const server = buildServer({ registry: metrics.registry, health, ready, ...(ownWebhookPort ? {} : { webhook }) });
+  const webhookServer = ownWebhookPort ? buildWebhookServer(webhook) : undefined;
   const ended = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -140,6 +201,9 @@ export async function runController(config: Config): Promise<number> {
   syncs.start();
   secrets.informer.start();
   await server.listen({ host: config.listen.host, port: config.listen.port });
+  if (webhookServer && config.webhook.listen) {
+    await webhookServer.listen({ host: config.webhook.listen.host, port: config.webhook.listen.port });
+  }
   log.info({ listen: `${config.listen.host}:${config.listen.port}`, vault: config.vault.address }, 'vaultsync running');
 
   const why = await ended;
@@ -150,6 +214,7 @@ export async function runController(config: Config): Promise<number> {
   await vault.close();
   await events.close();
   await server.close();
+  await webhookServer?.close();
   log.info({}, 'stopped');
   return why === 'fatal' ? 1 : 0;
 }

@@ -22,3 +22,10 @@ export { KubeEventRecorder, REPORTING_COMPONENT, type EventRecorderOptions } fro
 export { TokenRequestSource, MIN_TOKEN_EXPIRATION_SECONDS, type TokenRequestSourceDeps } from './tokens.js';
 export { loadHashKey, HASH_KEY_DATA_KEY, type LoadHashKeyOptions } from './hashkey.js';
 export { callOptions, kubeError, apiStatus, type CallOptions } from './request.js';
+export {
+  LeaderElector,
+  electionIdentity,
+  type ElectionEnd,
+  type LeaderElectorOptions,
+  type LeaseClient,
+} from './leader.js';

@@ -184,6 +184,21 @@ describe('Controller', () => {
     await controller.stop();
   });
 
+  it('takes a spread requeue delay as it is', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const times: number[] = [];
+    const reconcile: ReconcileFn = () => {
+      times.push(Date.now());
+      return Promise.resolve({ requeueAfterMs: 10_000, spread: true });
+    };
+    const { controller, queue } = setup(reconcile, { rand: () => 0.5 });
+    await controller.start();
+    queue.add('ns/a', Priority.New);
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(times).toEqual([0, 10_000, 20_000]);
+    await controller.stop();
+  });
+
   it('starts workers only after the cache sync resolves', async () => {
     const sync = deferred();
     const reconcile = vi.fn<ReconcileFn>(() => Promise.resolve({}));

@@ -6,8 +6,10 @@ import { Priority } from './priority.js';
 import type { WorkQueue } from './workqueue.js';
 
 export interface ReconcileResult {
-  /** Look at the key again after about this long (jittered down by up to 10 %). */
+  /** Look at the key again after about this long (jittered down by up to 10 %, unless `spread`). */
   requeueAfterMs?: number;
+  /** The delay is already spread by the caller (phase-aligned refresh): use it as it is. */
+  spread?: boolean;
 }
 
 /**
@@ -204,7 +206,7 @@ export class Controller {
       this.#log.warn({ key, requeueAfterMs: after }, 'reconcile asked for an invalid requeue delay; not requeued');
       return;
     }
-    queue.addAfter(key, jitteredInterval(after, this.#deps.rand), Priority.Periodic);
+    queue.addAfter(key, result.spread === true ? after : jitteredInterval(after, this.#deps.rand), Priority.Periodic);
   }
 
   #onError(key: Key, err: unknown): void {

@@ -196,6 +196,8 @@ export function testSettings(overrides: Partial<ReconcileSettings> = {}): Reconc
     refresh: { defaultMs: 300_000, minMs: 30_000 },
     hashKey: HASH_KEY,
     isFresh: () => false,
+    readCacheTtlMs: 30_000,
+    vaultPriority: () => 0,
     ...overrides,
   };
 }

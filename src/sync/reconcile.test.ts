@@ -488,6 +488,8 @@ describe('reconcile: identity', () => {
         mount: 'secret',
         path: 'myapp/config',
         fresh: true,
+        maxAgeMs: 30_000, // min(cache TTL 30s, interval 300s / 10)
+        priority: 0,
       },
     ]);
   });
@@ -516,6 +518,8 @@ describe('reconcile: identity', () => {
       path: 'myapp/config',
       version: 3,
       fresh: false,
+      maxAgeMs: 30_000,
+      priority: 0,
     });
   });
 
@@ -588,7 +592,27 @@ describe('reconcile: requeue', () => {
     const h = setup((s) => {
       if (interval !== undefined) s.spec.refresh.interval = interval;
     });
-    expect(await run(h)).toEqual({ requeueAfterMs: want });
+    const result = await run(h);
+    // Phase-aligned (src/sync/refresh.ts): between 0.1 and 1.1 intervals, used as it is.
+    expect(result.spread).toBe(true);
+    expect(result.requeueAfterMs).toBeGreaterThanOrEqual(want * 0.1);
+    expect(result.requeueAfterMs).toBeLessThanOrEqual(want * 1.1);
+  });
+
+  it('readers of one path and identity refresh at the same instant', async () => {
+    const a = setup();
+    const b = setup((s) => {
+      s.spec.target.name = 'other-secret';
+      s.spec.data = undefined;
+    });
+    const other = setup((s) => {
+      s.spec.vault.kv.path = 'myapp/other';
+    });
+    const [ra, rb] = [await run(a), await run(b)];
+    expect(ra.requeueAfterMs).toBeGreaterThan(0);
+    expect(ra.requeueAfterMs).toBe(rb.requeueAfterMs);
+    other.vault.secrets.set('secret/myapp/other', other.vault.secrets.get('secret/myapp/config')!);
+    expect((await run(other)).requeueAfterMs).not.toBe((await run(setup())).requeueAfterMs);
   });
 
   it('an unparseable interval is InvalidSpec, before Vault is read', async () => {

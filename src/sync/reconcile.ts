@@ -5,6 +5,7 @@ import { applySecret, type WriteResult } from './apply.js';
 import { deleteOwnedSecrets } from './cleanup.js';
 import { desiredSecret, targetName } from './desired.js';
 import { identityFor, type IdentityDefaults } from './identity.js';
+import { readGroupKey, readMaxAgeMs, refreshDelayMs } from './refresh.js';
 import { checkSecretSize, renderData } from './render.js';
 import { failureStatus, sameStatus, successStatus } from './status.js';
 import type {
@@ -32,6 +33,10 @@ export interface ReconcileSettings extends IdentityDefaults {
    * pushed sync still reads fresh.
    */
   isFresh(key: Key): boolean;
+  /** Upper bound of how long a Vault read is shared (the reader's cache TTL). */
+  readCacheTtlMs: number;
+  /** Priority of this key's Vault requests, higher first: pushed and new SecretSyncs before periodic ones. */
+  vaultPriority(key: Key): number;
 }
 
 export interface ReconcileDeps {
@@ -46,7 +51,12 @@ export interface ReconcileDeps {
   settings: ReconcileSettings;
 }
 
-export function reconcileSettings(config: Config, hashKey: Buffer, isFresh: (key: Key) => boolean): ReconcileSettings {
+export function reconcileSettings(
+  config: Config,
+  hashKey: Buffer,
+  isFresh: (key: Key) => boolean,
+  vaultPriority: (key: Key) => number = () => 0,
+): ReconcileSettings {
   const { address, caBundle, vaultNamespace, authMount } = config.vault;
   return {
     vault: { address, caBundle, vaultNamespace, authMount },
@@ -55,6 +65,8 @@ export function reconcileSettings(config: Config, hashKey: Buffer, isFresh: (key
     refresh: { ...config.refresh },
     hashKey,
     isFresh,
+    readCacheTtlMs: config.vault.readCacheTtlMs,
+    vaultPriority,
   };
 }
 
@@ -71,7 +83,7 @@ export async function reconcile(
   key: Key,
   deps: ReconcileDeps,
   signal: AbortSignal,
-): Promise<{ requeueAfterMs?: number }> {
+): Promise<{ requeueAfterMs?: number; spread?: boolean }> {
   const log = deps.log.child({ secretsync: key });
   const sync = deps.syncs.get(key);
   if (sync === undefined || sync.metadata.deletionTimestamp !== undefined) {
@@ -103,7 +115,7 @@ export async function reconcile(
   }
   deps.metrics.observeSync(done.write === 'unchanged' ? 'Unchanged' : 'Synced', seconds());
   deps.metrics.markFresh(key, Math.floor(deps.clock.now() / 1000));
-  return { requeueAfterMs: done.requeueAfterMs };
+  return { requeueAfterMs: done.requeueAfterMs, spread: true };
 }
 
 async function syncOnce(
@@ -114,12 +126,25 @@ async function syncOnce(
   signal: AbortSignal,
 ): Promise<Synced> {
   const { settings, secrets } = deps;
-  const requeueAfterMs = refreshIntervalMs(sync, settings.refresh);
+  const intervalMs = refreshIntervalMs(sync, settings.refresh);
   const identity = identityFor(sync, settings);
   const { mount, path, version } = sync.spec.vault.kv;
+  const group = readGroupKey(identity, mount, path, version);
   const kv = await guard('VaultUnavailable', `reading Vault secret ${mount}/${path}`, log, () =>
-    deps.vault.readKv({ identity, mount, path, version, fresh: settings.isFresh(key) }, signal),
+    deps.vault.readKv(
+      {
+        identity,
+        mount,
+        path,
+        version,
+        fresh: settings.isFresh(key),
+        maxAgeMs: readMaxAgeMs(intervalMs, settings.readCacheTtlMs),
+        priority: settings.vaultPriority(key),
+      },
+      signal,
+    ),
   );
+  const requeueAfterMs = refreshDelayMs(deps.clock.now(), intervalMs, group);
 
   const where = `${mount}/${path} version ${kv.version}`;
   const { desired, nonEnvVarKeys } = await guard('BadVaultData', `rendering Vault secret ${where}`, log, () => {

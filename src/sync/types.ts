@@ -36,6 +36,8 @@ export interface KvReadRequest {
   version?: number;
   /** Push refresh: skip the short-lived read cache (in-flight reads are still joined). */
   fresh?: boolean;
+  /** Accept a shared (cached) result at most this old; absent: the reader's cache TTL. */
+  maxAgeMs?: number;
   /** Rate-limit queue priority, higher first (push and new SecretSyncs ahead of periodic refreshes). Default 0. */
   priority?: number;
 }

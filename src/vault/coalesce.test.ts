@@ -51,6 +51,26 @@ describe('read coalescing', () => {
     expect(fake.reads).toHaveLength(2);
   });
 
+  it('serves a cached result only to readers that accept its age (maxAgeMs)', async () => {
+    const h = setup({ config: { readCacheTtlMs: 60_000 } });
+    const read = (maxAgeMs?: number) =>
+      h.reader.readKv({
+        identity: h.id(),
+        mount: 'secret',
+        path: 'app/config',
+        ...(maxAgeMs === undefined ? {} : { maxAgeMs }),
+      });
+    await read();
+    h.clock.advance(3_000);
+    await read(5_000);
+    expect(fake.reads).toHaveLength(1);
+    await read(2_000); // the cached result is 3 s old: too old for this reader
+    expect(fake.reads).toHaveLength(2);
+    h.clock.advance(1_000);
+    await read(2_000); // the new result is 1 s old
+    expect(fake.reads).toHaveLength(2);
+  });
+
   it('bypasses the cache for a fresh read, and caches what it got', async () => {
     const h = setup();
     const id = h.id();

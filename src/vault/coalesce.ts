@@ -16,6 +16,8 @@ export interface CoalescingReaderDeps {
 
 interface Cached {
   secret: KvSecret;
+  /** When the read that produced it started (clock ms). */
+  readAt: number;
   /** Start order of the read that produced it, so an older read never replaces a newer result. */
   seq: number;
 }
@@ -50,7 +52,8 @@ export class CoalescingReader implements VaultReader {
     const key = JSON.stringify([idKey, req.mount, req.path, req.version ?? null]);
     if (req.fresh !== true && this.#cache !== undefined) {
       const hit = this.#cache.get(key);
-      if (hit !== undefined) {
+      const maxAge = req.maxAgeMs ?? this.#deps.cacheTtlMs;
+      if (hit !== undefined && this.#deps.clock.now() - hit.readAt <= maxAge) {
         this.#deps.metrics.cacheHit('read');
         return structuredClone(hit.secret);
       }
@@ -72,9 +75,11 @@ export class CoalescingReader implements VaultReader {
   async #fetch(req: KvReadRequest, idKey: string, key: string, signal: AbortSignal): Promise<KvSecret> {
     this.#seq += 1;
     const seq = this.#seq;
+    const readAt = this.#deps.clock.now();
     const secret = await this.#deps.fetch(req, idKey, { priority: req.priority, signal });
     const current = this.#cache?.peek(key);
-    if (current === undefined || current.seq < seq) this.#cache?.set(key, { secret: structuredClone(secret), seq });
+    if (current === undefined || current.seq < seq)
+      this.#cache?.set(key, { secret: structuredClone(secret), seq, readAt });
     return secret;
   }
 }
