@@ -128,6 +128,7 @@ build() {
     die "building $name $version failed (go build $pkg in $moddir); see the go output above"
   fi
   echo "$recipe" >"$tmp/.recipe"
+  chmod 755 "$tmp" # mktemp -d makes it 0700
   secs=$(( $(date +%s) - start ))
   TOTAL_BUILD_SECONDS=$(( TOTAL_BUILD_SECONDS + secs ))
   rm -rf "$dest"
@@ -232,6 +233,7 @@ if [[ -z "$ESO_BIN" && -f "$ENV_FILE" ]]; then
   prev_eso="$(sed -n 's/^VAULTSYNC_ESO_BIN=//p' "$ENV_FILE" | head -n1)"
   if [[ -n "$prev_eso" && -x "$prev_eso" ]]; then echo "VAULTSYNC_ESO_BIN=$prev_eso" >>"$tmp_env"; fi
 fi
+chmod 644 "$tmp_env" # mktemp makes it 0600
 mv "$tmp_env" "$ENV_FILE"
 
 log "done in $(( $(date +%s) - RUN_START ))s (go build time ${TOTAL_BUILD_SECONDS}s); cache $BIN uses $(du -sh "$BIN" | cut -f1)"
