@@ -9,12 +9,14 @@
  * arguments as the chart renders them.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseConfig, runOptions } from '../../src/config.js';
-import { must } from '../env/http.js';
+import { call, must } from '../env/http.js';
+import type { Proc } from '../env/process.js';
 import { CONTROLLER_RULES, ISSUER, REPO, TestEnv } from '../env/testenv.js';
 import { camelFlag } from '../../scripts/chart.js';
 import { createSecretSync, decode, eventsFor, getSecret, readyOf, secretSync, waitReady } from './helpers.js';
@@ -157,21 +159,18 @@ describe('rendered manifests on the real API server', () => {
   it.each([
     ['defaults', {}],
     ['every option on', everything],
-  ] as const)(
-    '%s: helm template | kubectl apply --server-side --dry-run=server is clean',
-    async (_name, values) => {
-      const t = await template(values, ['--include-crds']);
-      expect(t.code, t.stderr).toBe(0);
-      const kinds = objects(t.stdout).map((o) => o.kind);
-      expect(kinds).toEqual(expect.arrayContaining(['CustomResourceDefinition', 'Deployment', 'ClusterRole']));
-      const r = await kubectl(['apply', '--server-side', '--dry-run=server', '-f', '-'], t.stdout);
-      expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr).toBe('');
-      for (const o of objects(t.stdout)) {
-        expect(r.stdout).toContain(`${o.metadata.name} serverside-applied (server dry run)`);
-      }
-    },
-  );
+  ] as const)('%s: helm template | kubectl apply --server-side --dry-run=server is clean', async (_name, values) => {
+    const t = await template(values, ['--include-crds']);
+    expect(t.code, t.stderr).toBe(0);
+    const kinds = objects(t.stdout).map((o) => o.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['CustomResourceDefinition', 'Deployment', 'ClusterRole']));
+    const r = await kubectl(['apply', '--server-side', '--dry-run=server', '-f', '-'], t.stdout);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    for (const o of objects(t.stdout)) {
+      expect(r.stdout).toContain(`${o.metadata.name} serverside-applied (server dry run)`);
+    }
+  });
 
   it('renders a ServiceMonitor (its CRD is not on the test API server, so it is not applied)', async () => {
     const t = await template({ 'serviceMonitor.enabled': true, 'serviceMonitor.labels': { release: 'prom' } });
@@ -272,13 +271,14 @@ describe('rendered manifests on the real API server', () => {
     const objs = objects((await template({ 'config.namespaces': ['team-x', 'team-y'] })).stdout);
     expect(objs.some((o) => o.kind === 'ClusterRoleBinding')).toBe(false);
     const bindings = objs.filter((o) => o.kind === 'RoleBinding').map((o) => o.metadata.namespace);
-    expect(bindings.sort()).toEqual([NS, 'team-x', 'team-y']);
+    expect(bindings.sort()).toEqual(['team-x', 'team-y', NS]);
   });
 });
 
 describe('helm install, then the controller with the chart ServiceAccount', () => {
   let chartArgs: string[] = [];
   let kubeconfig = '';
+  let controller: Proc | undefined;
 
   beforeAll(async () => {
     const r = await helm(
@@ -295,11 +295,10 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
     chartArgs = deploymentArgs(objects(manifest.stdout)).filter(
       (a) => !a.startsWith('--listen=') && !a.startsWith('--token-path='),
     );
+    // A TokenRequest token of the chart's ServiceAccount, as the pod would have it.
     const token = await env.tokenFor(NS, SA, [ISSUER], 3600);
-    const tokenFile = join(env.dir, 'chart-sa.token');
-    writeFileSync(tokenFile, token, { mode: 0o600 });
     kubeconfig = join(env.dir, 'chart-sa.kubeconfig');
-    writeFileSync(kubeconfig, env.kubeconfig({ tokenFile }));
+    writeFileSync(kubeconfig, env.kubeconfig({ token }), { mode: 0o600 });
 
     await env.createServiceAccount('team-c', 'myapp');
     await env.createServiceAccount('team-c', 'other');
@@ -337,7 +336,9 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
   it(
     'syncs the classic flow with only the RBAC the chart grants',
     track(async () => {
-      await env.startController([...chartArgs, `--controller-namespace=${NS}`], 'chart-controller', { kubeconfig });
+      controller = (
+        await env.startController([...chartArgs, `--controller-namespace=${NS}`], 'chart-controller', { kubeconfig })
+      ).proc;
       await createSecretSync(
         env,
         secretSync('team-c', 'app', {
@@ -376,7 +377,7 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
           }),
         );
         const ss = await waitReady(env, 'team-c', 'second', 'False', 'ServiceAccountTokenFailed');
-        expect(readyOf(ss)?.message).toMatch(/403|forbidden/i);
+        expect(readyOf(ss)?.message).toContain('may not request tokens for ServiceAccount team-c/other');
         expect(await getSecret(env, 'team-c', 'second-secret')).toBeUndefined();
       } finally {
         const current = (await must<K8sObject>(env.kube, 'GET', path)).body;
@@ -393,7 +394,7 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
   it(
     'no canary value in the controller log',
     track(async () => {
-      const log = readFileSync(join(env.logDir, 'chart-controller-0.log'), 'utf8');
+      const log = await readFile(join(env.logDir, 'chart-controller-0.log'), 'utf8');
       expect(log.length).toBeGreaterThan(500);
       for (const needle of [CANARY, Buffer.from(CANARY).toString('base64')]) expect(log).not.toContain(needle);
     }),
@@ -402,10 +403,60 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
   it(
     'helm uninstall keeps the CRD and the synced Secrets',
     track(async () => {
+      await controller?.stop();
       const r = await helm('uninstall', RELEASE, '--namespace', NS);
       expect(r.code, r.stderr).toBe(0);
       await must(env.kube, 'GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/secretsyncs.vaultsync.io');
       expect(await getSecret(env, 'team-c', 'app-secret')).toBeDefined();
+    }),
+  );
+});
+
+describe('helm install limited to namespaces (config.namespaces)', () => {
+  const SCOPED_NS = 'vaultsync-scoped';
+
+  it(
+    'syncs in a listed namespace with RoleBindings only, and keeps its hash key through the Role',
+    track(async () => {
+      await env.createNamespace(SCOPED_NS);
+      await env.createServiceAccount('team-n', 'myapp'); // the watched namespace exists before the install
+      const r = await helm(
+        'install',
+        'scoped',
+        CHART,
+        '--namespace',
+        SCOPED_NS,
+        ...setJson({ 'config.vaultAddress': env.vaultAddr, 'config.namespaces': ['team-n'] }),
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const args = deploymentArgs(objects((await helm('get', 'manifest', 'scoped', '-n', SCOPED_NS)).stdout)).filter(
+        (a) => !a.startsWith('--listen=') && !a.startsWith('--token-path='),
+      );
+      expect(args).toContain('--namespaces=team-n');
+      const kubeconfig = join(env.dir, 'scoped-sa.kubeconfig');
+      const token = await env.tokenFor(SCOPED_NS, 'scoped-vaultsync', [ISSUER], 3600);
+      writeFileSync(kubeconfig, env.kubeconfig({ token }), { mode: 0o600 });
+
+      await env.role('scoped-read', { serviceAccounts: ['myapp'], namespaces: ['team-n'], policies: ['chart-read'] });
+      await env.startController([...args, `--controller-namespace=${SCOPED_NS}`], 'scoped-controller', { kubeconfig });
+      await createSecretSync(
+        env,
+        secretSync('team-n', 'app', {
+          vault: { kv: { path: 'chart/config' } },
+          auth: { kubernetes: { role: 'scoped-read', serviceAccountName: 'myapp' } },
+          target: { name: 'app-secret' },
+        }),
+      );
+      await waitReady(env, 'team-n', 'app', 'True');
+      expect(decode((await getSecret(env, 'team-n', 'app-secret'))?.data)).toEqual({ password: CANARY, user: 'app' });
+      // The hash key lives in the controller namespace, which is not watched: the chart's Role allows it.
+      expect(await getSecret(env, SCOPED_NS, 'vaultsync-hash-key')).toBeDefined();
+      const crb = await call(
+        env.kube,
+        'GET',
+        '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/scoped-vaultsync',
+      );
+      expect(crb.status).toBe(404);
     }),
   );
 });
