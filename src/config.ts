@@ -504,6 +504,9 @@ export function configurationDoc(): string {
     'the environment, the environment over the default. A wrong flag or value stops the controller with a',
     'one-line error and exit code 2.',
     '',
+    'With the Helm chart, each flag is the value `config.<flag in camelCase>` (`--vault-read-cache-ttl` is',
+    '`config.vaultReadCacheTtl`); the chart passes it as `--flag=value`. See [helm-values.md](helm-values.md).',
+    '',
     configurationTable(),
   ].join('\n');
 }

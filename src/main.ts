@@ -8,6 +8,8 @@ import type { SecretSync } from './api/index.js';
 import type { Config } from './config.js';
 import {
   KubeEventRecorder,
+  LeaderElector,
+  electionIdentity,
   KubeStatusWriter,
   ManagedSecrets,
   TokenRequestSource,
@@ -38,6 +40,9 @@ export async function runController(config: Config): Promise<number> {
   const log = pino({ level: config.logLevel, base: { app: 'vaultsync' } }) as unknown as Logger;
   const clock = systemClock();
   const stop = new AbortController();
+  const le = config.leaderElection;
+  // Without leader election this replica always writes; with it, only while it holds the Lease.
+  let leading = !le.enabled;
 
   const kube = createKube({
     kubeconfig: config.kubeconfig,
@@ -68,6 +73,7 @@ export async function runController(config: Config): Promise<number> {
   const metrics = createMetrics({
     countByReady: () => countByReady(syncs.list()),
     queueDepth: () => queue.stats().depth,
+    isLeader: () => leading,
   });
 
   const vault = createVaultReader({
@@ -128,6 +134,8 @@ export async function runController(config: Config): Promise<number> {
   const controller = new Controller({
     queue,
     concurrency: config.concurrency,
+    // With leader election a replica that stops leading must stop writing at once: no grace period.
+    ...(le.enabled ? { stopGraceMs: 0 } : {}),
     log,
     clock,
     waitForCacheSync: async (signal) => {
@@ -165,7 +173,30 @@ export async function runController(config: Config): Promise<number> {
     if (h.stuck) problems.push(`a reconcile has run for ${Math.round((h.oldestInFlightMs ?? 0) / 1000)}s`);
     return { ok: problems.length === 0, problems };
   };
-  const ready = () => syncs.hasSynced() && secrets.informer.hasSynced() && controller.health().running;
+  // A standby is ready once its caches are synced: it must not block rollouts or drains.
+  const ready = () => syncs.hasSynced() && secrets.informer.hasSynced() && (!leading || controller.health().running);
+  const elector = le.enabled
+    ? new LeaderElector({
+        coordination: kube.coordination,
+        namespace: config.controllerNamespace,
+        name: le.leaseName,
+        identity: electionIdentity(config.instance),
+        leaseDurationMs: le.leaseDurationMs,
+        renewDeadlineMs: le.renewDeadlineMs,
+        retryPeriodMs: le.retryPeriodMs,
+        clock,
+        log,
+        onStartedLeading: () => {
+          leading = true;
+          startWorkers();
+        },
+        onStoppedLeading: () => {
+          leading = false;
+          void controller.stop();
+        },
+      })
+    : undefined;
+  let startWorkers: () => void = () => undefined;
 
   const webhook = createWebhook({
     keyFile: config.webhook.keyFile,
@@ -185,6 +216,7 @@ export async function runController(config: Config): Promise<number> {
         }
       },
       pendingPush: (key) => pushed.has(key),
+      accepting: () => leading,
     },
   });
   const ownWebhookPort = config.webhook.listen !== undefined;
@@ -193,10 +225,19 @@ export async function runController(config: Config): Promise<number> {
   const ended = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
-    controller.start().catch((err: unknown) => {
-      log.error({ err: err instanceof Error ? err.message : 'unknown error' }, 'caches did not sync');
-      resolve('fatal');
-    });
+    startWorkers = () => {
+      controller.start().catch((err: unknown) => {
+        log.error({ err: err instanceof Error ? err.message : 'unknown error' }, 'caches did not sync');
+        resolve('fatal');
+      });
+    };
+    if (elector === undefined) startWorkers();
+    else {
+      // A replica that lost the Lease exits; Kubernetes restarts it as a standby with fresh state.
+      void elector.run(stop.signal).then((end) => {
+        if (end === 'lost') resolve('lost');
+      });
+    }
   });
   syncs.start();
   secrets.informer.start();
@@ -208,15 +249,17 @@ export async function runController(config: Config): Promise<number> {
 
   const why = await ended;
   log.info({ why }, 'shutting down');
-  stop.abort();
   await controller.stop();
+  // Only after the last write: an empty holder lets a standby take over at once.
+  await elector?.release();
+  stop.abort();
   await Promise.all([syncs.stop(), secrets.informer.stop()]);
   await vault.close();
   await events.close();
   await server.close();
   await webhookServer?.close();
   log.info({}, 'stopped');
-  return why === 'fatal' ? 1 : 0;
+  return why === 'fatal' || why === 'lost' ? 1 : 0;
 }
 
 function countByReady(list: readonly SecretSync[]): Record<string, number> {

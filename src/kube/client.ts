@@ -33,7 +33,8 @@ export function createKube(opts: CreateKubeOptions): Kube {
   }
   if (opts.context !== undefined) kc.setCurrentContext(opts.context);
   // client-node reads only `token-file`; kubectl's kubeconfig field is `tokenFile`. Honour it, re-read as it rotates.
-  const tokenFile = opts.tokenFile ?? (opts.kubeconfig === undefined ? undefined : kubeconfigTokenFile(kc, opts.kubeconfig));
+  const tokenFile =
+    opts.tokenFile ?? (opts.kubeconfig === undefined ? undefined : kubeconfigTokenFile(kc, opts.kubeconfig));
   if (tokenFile !== undefined) useTokenFile(kc, tokenFile);
   const server = kc.getCurrentCluster()?.server;
   if (server === undefined) throw new Error(`kubeconfig context ${kc.getCurrentContext()} names no cluster`);
@@ -53,7 +54,9 @@ export function createKube(opts: CreateKubeOptions): Kube {
 export function kubeconfigTokenFile(kc: KubeConfig, path: string): string | undefined {
   const user = kc.getCurrentUser();
   if (user === null || user.token !== undefined) return undefined;
-  const doc = parseYaml(readFileSync(path, 'utf8')) as { users?: { name?: string; user?: { tokenFile?: unknown } }[] } | null;
+  const doc = parseYaml(readFileSync(path, 'utf8')) as {
+    users?: { name?: string; user?: { tokenFile?: unknown } }[];
+  } | null;
   const file = doc?.users?.find((u) => u.name === user.name)?.user?.tokenFile;
   return typeof file === 'string' && file !== '' ? file : undefined;
 }

@@ -338,3 +338,87 @@ describe('Controller', () => {
     expect(() => setup(() => Promise.resolve({}), { concurrency: 1.5 })).toThrow(RangeError);
   });
 });
+
+describe('Controller: Vault coming back', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const unavailable = () => new SyncError('VaultUnavailable', 'Could not reach Vault at http://vault:8200 (ECONNREFUSED)');
+
+  /** A reconcile whose outcome per key the test switches; records when each key ran. */
+  function switchable() {
+    const runs = new Map<string, number[]>();
+    const failing = new Map<string, () => SyncError>();
+    const reconcile: ReconcileFn = (key) => {
+      runs.set(key, [...(runs.get(key) ?? []), Date.now()]);
+      const fail = failing.get(key);
+      return fail ? Promise.reject(fail()) : Promise.resolve({});
+    };
+    return { runs, failing, reconcile };
+  }
+
+  it('retries every key waiting on VaultUnavailable as soon as one of them syncs, not after its backoff', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const { runs, failing, reconcile } = switchable();
+    for (const k of ['ns/a', 'ns/b', 'ns/c']) failing.set(k, unavailable);
+    failing.set('ns/forbidden', () => new SyncError('VaultForbidden', 'Vault denied read of secret/x'));
+    const { controller, queue, lines } = setup(reconcile);
+    await controller.start();
+    for (const k of ['ns/a', 'ns/b', 'ns/c', 'ns/forbidden']) queue.add(k, Priority.New);
+    // rand 1: delays 1, 2, 4, 8, 16, 32 s; failures at 0, 1, 3, 7, 15, 31, next at 63.
+    await vi.advanceTimersByTimeAsync(40_000);
+    expect(runs.get('ns/b')).toEqual([0, 1_000, 3_000, 7_000, 15_000, 31_000]);
+
+    failing.delete('ns/a');
+    failing.delete('ns/b');
+    failing.delete('ns/c');
+    queue.add('ns/a', Priority.Push); // e.g. a webhook push: it reaches Vault and succeeds
+    await vi.advanceTimersByTimeAsync(0);
+    expect(runs.get('ns/a')?.at(-1)).toBe(40_000);
+    expect(runs.get('ns/b')?.at(-1)).toBe(40_000);
+    expect(runs.get('ns/c')?.at(-1)).toBe(40_000);
+    // A key failing for another reason keeps its backoff.
+    expect(runs.get('ns/forbidden')?.at(-1)).toBe(31_000);
+    expect(lines.find((l) => l.msg?.startsWith('Vault answers again'))?.obj).toMatchObject({ released: 2 });
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(runs.get('ns/forbidden')?.at(-1)).toBe(63_000);
+    expect(runs.get('ns/b')).toHaveLength(7); // synced, no more retries
+    await controller.stop();
+  });
+
+  it('a released key that fails again waits its backoff before another recovery can release it', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const { runs, failing, reconcile } = switchable();
+    failing.set('ns/a', unavailable);
+    failing.set('ns/dead', unavailable); // its Vault stays down
+    const { controller, queue } = setup(reconcile);
+    await controller.start();
+    queue.add('ns/a', Priority.New);
+    queue.add('ns/dead', Priority.New);
+    await vi.advanceTimersByTimeAsync(10_000); // failures at 0, 1, 3, 7; next at 15
+
+    const recoverA = async () => {
+      failing.set('ns/a', unavailable);
+      queue.add('ns/a', Priority.Push);
+      await vi.advanceTimersByTimeAsync(500);
+      failing.delete('ns/a');
+      queue.add('ns/a', Priority.Push);
+      await vi.advanceTimersByTimeAsync(500);
+    };
+    failing.delete('ns/a');
+    queue.add('ns/a', Priority.Push);
+    await vi.advanceTimersByTimeAsync(0);
+    // Released at 10 s, failed again: backoff 16 s, to 26 s; not released by a recovery at 12 s.
+    await vi.advanceTimersByTimeAsync(2_000);
+    await recoverA();
+    expect(runs.get('ns/dead')).toEqual([0, 1_000, 3_000, 7_000, 10_000]);
+    await vi.advanceTimersByTimeAsync(13_000); // to 26 s
+    expect(runs.get('ns/dead')?.at(-1)).toBe(26_000);
+    // Parked again after that failure: the next recovery (a fails at 27 s, syncs at 27.5 s) releases it.
+    await vi.advanceTimersByTimeAsync(1_000);
+    await recoverA();
+    expect(runs.get('ns/dead')?.at(-1)).toBe(27_500);
+    await controller.stop();
+  });
+});

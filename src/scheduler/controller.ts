@@ -82,6 +82,10 @@ export class Controller {
   /** Given to every reconcile; aborted once the stop grace period has passed. */
   readonly #reconcileAbort = new AbortController();
   readonly #workers: WorkerHealth[] = [];
+  /** Keys whose last attempt failed because Vault could not be reached; they wait on their backoff. */
+  readonly #waitingForVault = new Set<Key>();
+  /** Keys released from #waitingForVault whose retry has not finished yet. */
+  readonly #released = new Set<Key>();
   readonly #exits: Promise<void>[] = [];
   #started = false;
   #running = false;
@@ -199,6 +203,8 @@ export class Controller {
       return;
     }
     queue.forget(key);
+    this.#released.delete(key);
+    if (this.#waitingForVault.delete(key)) this.#releaseWaitingForVault(key);
     metrics?.observeReconcile('success', seconds());
     const after = result.requeueAfterMs;
     if (after === undefined) return;
@@ -215,6 +221,7 @@ export class Controller {
       this.#log.debug({ key, error: describeError(err) }, 'reconcile ended during shutdown');
       return;
     }
+    this.#trackVaultWait(key, err);
     if (isSyncError(err) && err.terminal) {
       queue.forget(key);
       this.#log.warn({ key, reason: err.reason, error: err.message }, 'sync failed; not retried until the key changes');
@@ -230,6 +237,40 @@ export class Controller {
         'reconcile threw a non-SyncError; will retry',
       );
     }
+  }
+
+  /**
+   * A key that failed with VaultUnavailable waits for its backoff, which after a long outage can be
+   * minutes; it is parked so that Vault's return (below) can release it. A released key that fails
+   * again is not parked for that failure but waits its backoff first: a Vault that stays down for it
+   * (another address, say) costs at most one extra attempt per backoff step, never a retry loop.
+   */
+  #trackVaultWait(key: Key, err: unknown): void {
+    const vaultDown = isSyncError(err) && err.reason === 'VaultUnavailable' && !err.terminal;
+    const wasReleased = this.#released.delete(key);
+    if (vaultDown && !wasReleased) this.#waitingForVault.add(key);
+    else this.#waitingForVault.delete(key);
+  }
+
+  /**
+   * `recovered` failed with VaultUnavailable and has now synced: Vault answers again. Every key
+   * parked on VaultUnavailable is queued now (at periodic priority, so the Vault rate limit and the
+   * write budget pace them) instead of after backoffs that grew during the outage. Their failure
+   * counts stay, so if Vault fails again their backoff keeps growing.
+   */
+  #releaseWaitingForVault(recovered: Key): void {
+    if (this.#waitingForVault.size === 0) return;
+    const { queue } = this.#deps;
+    const released = this.#waitingForVault.size;
+    for (const key of this.#waitingForVault) {
+      this.#released.add(key);
+      queue.add(key, Priority.Periodic);
+    }
+    this.#waitingForVault.clear();
+    this.#log.info(
+      { recovered, released },
+      'Vault answers again: retrying SecretSyncs that were waiting on it now, not after their backoff',
+    );
   }
 }
 

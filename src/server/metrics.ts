@@ -15,6 +15,8 @@ export interface ReadyCounter {
   countByReady(): Record<string, number>;
   /** Queue depth by priority. */
   queueDepth(): Record<string, number>;
+  /** Whether this replica runs the queue (always, without leader election). */
+  isLeader?(): boolean;
 }
 
 /** What became of one webhook request; `unavailable`: keys are configured but none could be read. */
@@ -103,6 +105,14 @@ export function createMetrics(source: ReadyCounter | undefined, opts: { defaultM
     collect() {
       if (!source) return;
       for (const [p, n] of Object.entries(source.queueDepth())) this.set({ priority: p }, n);
+    },
+  });
+  new Gauge({
+    name: 'vaultsync_leader',
+    help: 'Whether this replica holds the leader Lease and writes (1), or is a standby (0).',
+    registers,
+    collect() {
+      if (source?.isLeader) this.set(source.isLeader() ? 1 : 0);
     },
   });
   new Gauge({

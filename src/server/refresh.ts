@@ -20,6 +20,8 @@ export interface RefreshTarget {
    * written to Vault while a reconcile runs needs another one.
    */
   pendingPush?(key: Key): boolean;
+  /** False on a leader-election standby, whose queue does not run: pushes are refused with 503. */
+  accepting?(): boolean;
 }
 
 /** Which SecretSyncs a key may refresh: all of them (global key) or those in some namespaces. */

@@ -36,10 +36,11 @@ afterEach(async () => {
 interface Setup {
   over?: Partial<WebhookOptions>;
   pendingPush?: (key: Key) => boolean;
+  accepting?: () => boolean;
   keys?: 'both' | 'global' | 'namespaces' | 'none';
 }
 
-function setup({ over = {}, pendingPush, keys = 'both' }: Setup = {}) {
+function setup({ over = {}, pendingPush, accepting, keys = 'both' }: Setup = {}) {
   const clock = { t: NOW_S * 1000, now: () => clock.t };
   const index = new PathIndex();
   index.upsert('team-a/app', 'secret', 'myapp/config');
@@ -52,6 +53,7 @@ function setup({ over = {}, pendingPush, keys = 'both' }: Setup = {}) {
     exists: (k) => existing.has(k),
     push: (k) => pushes.push([...k]),
     ...(pendingPush ? { pendingPush } : {}),
+    ...(accepting ? { accepting } : {}),
   };
   const metrics = createMetrics(undefined, { defaultMetrics: false });
   const log = recordingLogger();
@@ -518,3 +520,24 @@ describe('servers', () => {
 function omit(r: InjectOptions, header: string): Record<string, string> {
   return Object.fromEntries(Object.entries(r.headers as Record<string, string>).filter(([k]) => k !== header));
 }
+
+describe('leader-election standby', () => {
+  it('refuses an authenticated push with 503 and queues nothing; the leader accepts it', async () => {
+    let leader = false;
+    const { server, pushes, metric } = setup({ accepting: () => leader });
+    const standby = await server.inject(signed(GLOBAL));
+    expect(standby.statusCode).toBe(503);
+    expect(standby.json()).toEqual({ error: 'this replica is a standby; retry to reach the leader' });
+    expect(pushes).toEqual([]);
+    expect(await metric('unavailable')).toBe(1);
+    leader = true;
+    const accepted = await server.inject(signed(GLOBAL));
+    expect(accepted.statusCode).toBe(202);
+    expect(pushes).toHaveLength(1);
+  });
+
+  it('still answers 401 to a bad signature on a standby', async () => {
+    const { server } = setup({ accepting: () => false });
+    expect((await server.inject(signed('wrong-key-0123456789abcdef'))).statusCode).toBe(401);
+  });
+});

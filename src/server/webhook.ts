@@ -52,6 +52,8 @@ export interface Webhook {
   clock: Clock;
   log: Logger;
   maxSkewSeconds?: number;
+  /** See RefreshTarget.accepting. */
+  accepting?: () => boolean;
 }
 
 export function createWebhook(opts: WebhookOptions): Webhook {
@@ -78,6 +80,7 @@ export function createWebhook(opts: WebhookOptions): Webhook {
     clock,
     log,
     maxSkewSeconds: opts.maxSkewSeconds,
+    ...(opts.target.accepting ? { accepting: opts.target.accepting.bind(opts.target) } : {}),
   };
 }
 
@@ -143,6 +146,9 @@ export function webhookRoutes(webhook: Webhook): FastifyPluginCallback {
 
       const parsed = targetsOf(req, body, auth.replayId !== undefined);
       if (!parsed.ok) return answer(reply, 'bad_request', 400, { error: parsed.message });
+      if (webhook.accepting?.() === false) {
+        return answer(reply, 'unavailable', 503, { error: 'this replica is a standby; retry to reach the leader' });
+      }
 
       const result = refresher.refresh(parsed.targets, auth.scope);
       if (!result.ok) {

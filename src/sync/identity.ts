@@ -29,6 +29,14 @@ export function identityFor(sync: SecretSync, defaults: IdentityDefaults): Vault
       { terminal: true },
     );
   }
+  if (serviceAccount === 'controller' && vault.address !== undefined && vault.address !== defaults.vault.address) {
+    // Otherwise a SecretSync's author could send the controller's own token to a server of theirs.
+    throw new SyncError(
+      'InvalidSpec',
+      `spec.vault.address may not point elsewhere when the controller's own identity is used: remove it, or set spec.auth.kubernetes.serviceAccountName`,
+      { terminal: true },
+    );
+  }
   const vaultNamespace = vault.namespace ?? defaults.vault.vaultNamespace;
   const caBundle = vault.caBundle ?? defaults.vault.caBundle;
   return {

@@ -539,6 +539,31 @@ describe('reconcile: identity', () => {
     await run(allowed);
     expect(allowed.vault.requests[0]?.identity.serviceAccount).toBe('controller');
   });
+
+  it("never sends the controller's own token to an address the SecretSync chose", async () => {
+    const elsewhere = setup(
+      (s) => {
+        delete s.spec.auth.kubernetes.serviceAccountName;
+        s.spec.vault.address = 'https://attacker.example:8200';
+      },
+      undefined,
+      { allowControllerIdentity: true },
+    );
+    const err = await runFailing(elsewhere);
+    expect(err.reason).toBe('InvalidSpec');
+    expect(err.terminal).toBe(true);
+    expect(elsewhere.vault.requests).toEqual([]);
+    const same = setup(
+      (s) => {
+        delete s.spec.auth.kubernetes.serviceAccountName;
+        s.spec.vault.address = 'https://vault.example:8200';
+      },
+      undefined,
+      { allowControllerIdentity: true },
+    );
+    await run(same);
+    expect(same.vault.requests).toHaveLength(1);
+  });
 });
 
 describe('reconcile: status', () => {

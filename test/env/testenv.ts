@@ -36,6 +36,11 @@ export interface TestEnvOptions {
   /** Keep the working directory (logs, kubeconfigs) after stop, e.g. for the demo or a failed test. */
   keep?: boolean;
   log?: (line: string) => void;
+  /**
+   * Extra HCL appended to OpenBao's server configuration, e.g. a `telemetry` block or a
+   * declarative `audit "file" ...` device (bench/ counts Vault requests with these).
+   */
+  vaultHcl?: string;
 }
 
 export class TestEnv {
@@ -180,6 +185,47 @@ export class TestEnv {
     );
   }
 
+  /** The certificates of the control plane: a TLS proxy in front of the apiserver serves `serverCert`. */
+  get pkiFiles(): Pki {
+    return this.pki;
+  }
+
+  /** The etcd process, e.g. to SIGSTOP it so the apiserver's storage stalls. */
+  get etcdProc(): Proc {
+    return started(this.etcd);
+  }
+
+  /**
+   * A second kube-apiserver on the same etcd and keys (an HA control plane), on its own port:
+   * clients can write through it while the first one is down. Stopped by stop() too.
+   */
+  async startExtraApiserver(): Promise<{ kube: Endpoint; proc: Proc }> {
+    const port = await freePort();
+    const args = this.apiserverArgs.map((a) =>
+      a.startsWith('--secure-port=')
+        ? `--secure-port=${port}`
+        : a.startsWith('--cert-dir=')
+          ? `--cert-dir=${join(this.dir, `apiserver-certs-${port}`)}`
+          : a,
+    );
+    const proc = new Proc(`kube-apiserver-${port}`, this.bins.kubeApiserver, args, this.logDir);
+    proc.start();
+    this.extraApiservers.push(proc);
+    const kube: Endpoint = { ...this.kube, url: `https://127.0.0.1:${port}` };
+    await waitFor(
+      `extra kube-apiserver :${port} /readyz`,
+      async () => {
+        if (!proc.running) throw new Fatal(`kube-apiserver exited; see ${proc.logFile}:\n${tail(proc.logFile)}`);
+        return (await call(kube, 'GET', '/readyz')).status === 200;
+      },
+      90_000,
+      200,
+    );
+    return { kube, proc };
+  }
+
+  private readonly extraApiservers: Proc[] = [];
+
   /** Restarts kube-apiserver on the same port and etcd data. */
   async restartApiserver(downMs = 0): Promise<void> {
     await started(this.apiserver).stop();
@@ -188,11 +234,12 @@ export class TestEnv {
     await this.waitApiserverReady();
   }
 
-  kubeconfig(user: Record<string, string>): string {
+  /** A kubeconfig for `user`; `server` defaults to the apiserver (a proxy in front of it, say). */
+  kubeconfig(user: Record<string, string>, server = this.apiUrl): string {
     return toYaml({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'test', cluster: { server: this.apiUrl, 'certificate-authority': this.pki.caCert } }],
+      clusters: [{ name: 'test', cluster: { server, 'certificate-authority': this.pki.caCert } }],
       users: [{ name: 'user', user }],
       contexts: [{ name: 'test', context: { cluster: 'test', user: 'user' } }],
       'current-context': 'test',
@@ -305,6 +352,7 @@ export class TestEnv {
         'disable_mlock = true',
         `api_addr = "${this.vaultAddr}"`,
         'log_level = "info"',
+        ...(this.opts.vaultHcl ? [this.opts.vaultHcl] : []),
       ].join('\n');
       writeFileSync(join(this.dir, 'vault.hcl'), hcl);
       this.vaultProc = new Proc(
@@ -390,12 +438,13 @@ export class TestEnv {
 
   /**
    * Runs the built controller (`bin/vaultsync.js run`) as its own ServiceAccount, or with
-   * `opts.kubeconfig` (e.g. a token of the Helm chart's ServiceAccount).
+   * `opts.kubeconfig` (e.g. a token of the Helm chart's ServiceAccount). `opts.env` adds environment
+   * variables (e.g. NODE_OPTIONS for profiling in bench/).
    */
   async startController(
     extraArgs: string[] = [],
     name = 'controller',
-    opts: { kubeconfig?: string } = {},
+    opts: { kubeconfig?: string; env?: Record<string, string> } = {},
   ): Promise<{ proc: Proc; url: string }> {
     const port = await freePort();
     const proc = new Proc(
@@ -414,7 +463,7 @@ export class TestEnv {
         ...extraArgs,
       ],
       this.logDir,
-      { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+      { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...opts.env },
     );
     proc.start();
     this.controllers.push(proc);
@@ -429,7 +478,7 @@ export class TestEnv {
   /** Everything every process printed, for assertions (e.g. no secret in logs) and failure reports. */
   logs(): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const p of [this.etcd, this.apiserver, this.vaultProc, ...this.controllers]) {
+    for (const p of [this.etcd, this.apiserver, ...this.extraApiservers, this.vaultProc, ...this.controllers]) {
       if (!p) continue;
       try {
         out[p.name] = readFileSync(p.logFile, 'utf8');
@@ -443,6 +492,7 @@ export class TestEnv {
   /** Stops everything. Keeps the directory (with every process's log) when `failed` or `keep`. */
   async stop(failed = false): Promise<void> {
     for (const c of this.controllers) await c.stop();
+    for (const a of this.extraApiservers) await a.stop();
     await this.vaultProc?.stop();
     await this.apiserver?.stop();
     await this.etcd?.stop();
