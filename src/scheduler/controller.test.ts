@@ -339,12 +339,13 @@ describe('Controller', () => {
   });
 });
 
-describe('Controller: Vault coming back', () => {
+describe('Controller: Vault or the API server coming back', () => {
   afterEach(() => {
     vi.useRealTimers();
   });
 
-  const unavailable = () => new SyncError('VaultUnavailable', 'Could not reach Vault at http://vault:8200 (ECONNREFUSED)');
+  const unavailable = () =>
+    new SyncError('VaultUnavailable', 'Could not reach Vault at http://vault:8200 (ECONNREFUSED)');
 
   /** A reconcile whose outcome per key the test switches; records when each key ran. */
   function switchable() {
@@ -380,10 +381,38 @@ describe('Controller: Vault coming back', () => {
     expect(runs.get('ns/c')?.at(-1)).toBe(40_000);
     // A key failing for another reason keeps its backoff.
     expect(runs.get('ns/forbidden')?.at(-1)).toBe(31_000);
-    expect(lines.find((l) => l.msg?.startsWith('Vault answers again'))?.obj).toMatchObject({ released: 2 });
+    expect(lines.find((l) => l.msg?.startsWith('dependency answers again'))?.obj).toMatchObject({
+      dependency: 'vault',
+      released: 2,
+    });
     await vi.advanceTimersByTimeAsync(30_000);
     expect(runs.get('ns/forbidden')?.at(-1)).toBe(63_000);
     expect(runs.get('ns/b')).toHaveLength(7); // synced, no more retries
+    await controller.stop();
+  });
+
+  it('retries keys that failed because the API server was down when one of them gets through', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const { runs, failing, reconcile } = switchable();
+    const apiDown = () => new SyncError('KubernetesApiError', 'update Secret ns/x failed (no response): fetch failed');
+    for (const k of ['ns/a', 'ns/b']) failing.set(k, apiDown);
+    failing.set('ns/conflict', () => new SyncError('KubernetesApiError', 'conflict', { status: 409 }));
+    failing.set('ns/vault', unavailable);
+    const { controller, queue, lines } = setup(reconcile);
+    await controller.start();
+    for (const k of ['ns/a', 'ns/b', 'ns/conflict', 'ns/vault']) queue.add(k, Priority.New);
+    await vi.advanceTimersByTimeAsync(40_000); // all at 0, 1, 3, 7, 15, 31; next at 63
+    failing.clear();
+    queue.add('ns/a', Priority.New); // e.g. the SecretSync changed: its write gets through
+    await vi.advanceTimersByTimeAsync(0);
+    expect(runs.get('ns/b')?.at(-1)).toBe(40_000);
+    // Not waiting on the API server: a conflict, and a key waiting on Vault, keep their backoff.
+    expect(runs.get('ns/conflict')?.at(-1)).toBe(31_000);
+    expect(runs.get('ns/vault')?.at(-1)).toBe(31_000);
+    expect(lines.find((l) => l.msg?.startsWith('dependency answers again'))?.obj).toMatchObject({
+      dependency: 'kubernetes',
+      released: 1,
+    });
     await controller.stop();
   });
 
