@@ -197,6 +197,23 @@ describe('LeaderElector', () => {
     expect(store.lease?.spec).toMatchObject({ holderIdentity: 'a', leaseTransitions: 2 });
   });
 
+  it('releases even when a renew it gave up on reached the API server (409 → read → release)', async () => {
+    const a = candidate('a');
+    await until('a leads', () => a.elector.isLeader());
+    // Play a renew whose answer was lost: the stored Lease moves on, the elector's copy does not.
+    let once = true;
+    store.beforePut = () => {
+      if (!once) return;
+      once = false;
+      store.renewAs('a');
+    };
+    await a.elector.release();
+    expect(store.lease?.spec.holderIdentity).toBe('');
+    const puts = store.writes('PUT');
+    expect(puts.at(-2)?.status).toBe(409);
+    expect(puts.at(-1)).toMatchObject({ status: 200, spec: { holderIdentity: '' } });
+  });
+
   it('takes a released lease (empty holder) at once', async () => {
     store.put({ spec: { holderIdentity: '', leaseDurationSeconds: 1, leaseTransitions: 2 } });
     const t0 = Date.now();

@@ -242,35 +242,52 @@ export class LeaderElector {
     return 'stopped';
   }
 
-  /** Empties the holder (if still ours) so a standby takes over without waiting for expiry. */
+  /**
+   * Empties the holder (if still ours) so a standby takes over without waiting for expiry. A renew
+   * aborted by the shutdown may still have reached the API server, so a conflict re-reads the Lease
+   * and tries again (a few times at most).
+   */
   private async giveBack(): Promise<void> {
     const { coordination, namespace, name, log } = this.opts;
-    const lease = this.lease;
-    if (lease?.spec?.holderIdentity !== this.opts.identity) return;
-    const stamp = new V1MicroTime(this.clock.now());
-    /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- as in record() */
-    const body: V1Lease = {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: lease.metadata,
-      spec: {
-        holderIdentity: '',
-        leaseDurationSeconds: 1,
-        acquireTime: stamp,
-        renewTime: stamp,
-        leaseTransitions: lease.spec.leaseTransitions,
-      },
-    };
-    /* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment */
-    try {
-      await coordination.replaceNamespacedLease(
-        { namespace, name, body },
-        callOptions({ timeoutMs: this.opts.renewDeadlineMs }),
-      );
-      log.info({ lease: `${namespace}/${name}` }, 'leader election: lease released');
-    } catch (err: unknown) {
-      // Not fatal: the standby takes over when the lease expires instead.
-      this.failed('release', err);
+    let lease = this.lease;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      if (lease?.spec?.holderIdentity !== this.opts.identity) return;
+      const stamp = new V1MicroTime(this.clock.now());
+      /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- as in record() */
+      const body: V1Lease = {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: lease.metadata,
+        spec: {
+          holderIdentity: '',
+          leaseDurationSeconds: 1,
+          acquireTime: stamp,
+          renewTime: stamp,
+          leaseTransitions: lease.spec.leaseTransitions,
+        },
+      };
+      /* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment */
+      try {
+        await coordination.replaceNamespacedLease(
+          { namespace, name, body },
+          callOptions({ timeoutMs: this.opts.renewDeadlineMs }),
+        );
+        log.info({ lease: `${namespace}/${name}` }, 'leader election: lease released');
+        return;
+      } catch (err: unknown) {
+        // Not fatal: the standby takes over when the lease expires instead.
+        this.failed('release', err);
+        if (apiStatus(err) !== 409 || attempt === 3) return;
+        try {
+          lease = await coordination.readNamespacedLease(
+            { namespace, name },
+            callOptions({ timeoutMs: this.opts.renewDeadlineMs }),
+          );
+        } catch (readErr: unknown) {
+          this.failed('read', readErr);
+          return;
+        }
+      }
     }
   }
 
