@@ -354,7 +354,7 @@ describe('Controller: Vault or the API server coming back', () => {
     const reconcile: ReconcileFn = (key) => {
       runs.set(key, [...(runs.get(key) ?? []), Date.now()]);
       const fail = failing.get(key);
-      return fail ? Promise.reject(fail()) : Promise.resolve({});
+      return fail ? Promise.reject(fail()) : Promise.resolve({ requeueAfterMs: 600_000 });
     };
     return { runs, failing, reconcile };
   }
@@ -413,6 +413,29 @@ describe('Controller: Vault or the API server coming back', () => {
       dependency: 'kubernetes',
       released: 1,
     });
+    await controller.stop();
+  });
+
+  it('the cleanup of a deleted SecretSync is no sign that Vault is back', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const runs = new Map<string, number[]>();
+    let deleted = false;
+    const reconcile: ReconcileFn = (key) => {
+      runs.set(key, [...(runs.get(key) ?? []), Date.now()]);
+      // Both wait on Vault; then one SecretSync is deleted: its cleanup needs no Vault.
+      if (key === 'ns/deleted' && deleted) return Promise.resolve({});
+      return Promise.reject(unavailable());
+    };
+    const { controller, queue } = setup(reconcile);
+    await controller.start();
+    queue.add('ns/a', Priority.New);
+    queue.add('ns/deleted', Priority.New);
+    await vi.advanceTimersByTimeAsync(10_000); // both fail at 0, 1, 3, 7; next at 15
+    deleted = true;
+    queue.add('ns/deleted', Priority.New);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(runs.get('ns/deleted')?.at(-1)).toBe(10_000);
+    expect(runs.get('ns/a')?.at(-1)).toBe(7_000); // not released: Vault is still down
     await controller.stop();
   });
 

@@ -2,6 +2,7 @@ import { isSyncError } from '../errors.js';
 import type { Key, Logger } from '../sync/types.js';
 import { systemClock, type SchedulerClock } from './clock.js';
 import { jitteredInterval } from './jitter.js';
+import { OutageWaits } from './outage.js';
 import { Priority } from './priority.js';
 import type { WorkQueue } from './workqueue.js';
 
@@ -82,10 +83,8 @@ export class Controller {
   /** Given to every reconcile; aborted once the stop grace period has passed. */
   readonly #reconcileAbort = new AbortController();
   readonly #workers: WorkerHealth[] = [];
-  /** Keys whose last attempt failed because Vault could not be reached; they wait on their backoff. */
-  readonly #waitingForVault = new Set<Key>();
-  /** Keys released from #waitingForVault whose retry has not finished yet. */
-  readonly #released = new Set<Key>();
+  /** Keys failing because Vault or the API server is down: retried at once when it is back. */
+  readonly #outages = new OutageWaits();
   readonly #exits: Promise<void>[] = [];
   #started = false;
   #running = false;
@@ -203,8 +202,10 @@ export class Controller {
       return;
     }
     queue.forget(key);
-    this.#released.delete(key);
-    if (this.#waitingForVault.delete(key)) this.#releaseWaitingForVault(key);
+    // Only a sync that asks to look again went through its dependencies; a deleted SecretSync's
+    // cleanup returns nothing and may not have needed them.
+    if (result.requeueAfterMs === undefined) this.#outages.forget(key);
+    else this.#releaseAfterOutage(key);
     metrics?.observeReconcile('success', seconds());
     const after = result.requeueAfterMs;
     if (after === undefined) return;
@@ -221,7 +222,7 @@ export class Controller {
       this.#log.debug({ key, error: describeError(err) }, 'reconcile ended during shutdown');
       return;
     }
-    this.#trackVaultWait(key, err);
+    this.#outages.failed(key, err);
     if (isSyncError(err) && err.terminal) {
       queue.forget(key);
       this.#log.warn({ key, reason: err.reason, error: err.message }, 'sync failed; not retried until the key changes');
@@ -240,36 +241,18 @@ export class Controller {
   }
 
   /**
-   * A key that failed with VaultUnavailable waits for its backoff, which after a long outage can be
-   * minutes; it is parked so that Vault's return (below) can release it. A released key that fails
-   * again is not parked for that failure but waits its backoff first: a Vault that stays down for it
-   * (another address, say) costs at most one extra attempt per backoff step, never a retry loop.
+   * `key` had failed because Vault or the API server was down and has now synced: what it depends on
+   * is back. The keys parked on the same outage are queued now (at periodic priority, so the Vault
+   * rate limit and the write budget pace them), not after backoffs that grew during the outage.
+   * Their failure counts stay, so if the outage goes on their backoff keeps growing.
    */
-  #trackVaultWait(key: Key, err: unknown): void {
-    const vaultDown = isSyncError(err) && err.reason === 'VaultUnavailable' && !err.terminal;
-    const wasReleased = this.#released.delete(key);
-    if (vaultDown && !wasReleased) this.#waitingForVault.add(key);
-    else this.#waitingForVault.delete(key);
-  }
-
-  /**
-   * `recovered` failed with VaultUnavailable and has now synced: Vault answers again. Every key
-   * parked on VaultUnavailable is queued now (at periodic priority, so the Vault rate limit and the
-   * write budget pace them) instead of after backoffs that grew during the outage. Their failure
-   * counts stay, so if Vault fails again their backoff keeps growing.
-   */
-  #releaseWaitingForVault(recovered: Key): void {
-    if (this.#waitingForVault.size === 0) return;
-    const { queue } = this.#deps;
-    const released = this.#waitingForVault.size;
-    for (const key of this.#waitingForVault) {
-      this.#released.add(key);
-      queue.add(key, Priority.Periodic);
-    }
-    this.#waitingForVault.clear();
+  #releaseAfterOutage(key: Key): void {
+    const back = this.#outages.succeeded(key);
+    if (back === undefined || back.keys.length === 0) return;
+    for (const k of back.keys) this.#deps.queue.add(k, Priority.Periodic);
     this.#log.info(
-      { recovered, released },
-      'Vault answers again: retrying SecretSyncs that were waiting on it now, not after their backoff',
+      { dependency: back.dependency, recovered: key, released: back.keys.length },
+      'dependency answers again: retrying SecretSyncs that waited on it now, not after their backoff',
     );
   }
 }

@@ -12,7 +12,8 @@ export interface IdentityDefaults {
 /**
  * Who reads Vault for this SecretSync. The ServiceAccount is always looked up in the SecretSync's own
  * namespace: a SecretSync can never act as another namespace's account (tenant isolation). Without a
- * serviceAccountName, the controller's own token is used only where the operator allowed it.
+ * serviceAccountName, the controller's own token is used only where the operator allowed it. Token
+ * audiences are limited to the operator's list, so no SecretSync can mint a token other services accept.
  */
 export function identityFor(sync: SecretSync, defaults: IdentityDefaults): VaultIdentity {
   const { vault, auth } = sync.spec;
@@ -37,6 +38,17 @@ export function identityFor(sync: SecretSync, defaults: IdentityDefaults): Vault
       { terminal: true },
     );
   }
+  const audiences = k8s.audiences ?? defaults.tokenAudiences;
+  const notAllowed = audiences.filter((a) => !defaults.tokenAudiences.includes(a));
+  if (notAllowed.length > 0) {
+    // The author also chooses spec.vault.address: a token for the API server's audience, sent there,
+    // would be a Kubernetes API credential for any ServiceAccount of the namespace.
+    throw new SyncError(
+      'InvalidSpec',
+      `spec.auth.kubernetes.audiences may only name audiences this controller allows (--token-audiences: ${defaults.tokenAudiences.join(', ')}); ${notAllowed.map((a) => JSON.stringify(a)).join(', ')} is not one of them: remove it, or ask the operator to allow it`,
+      { terminal: true },
+    );
+  }
   const vaultNamespace = vault.namespace ?? defaults.vault.vaultNamespace;
   const caBundle = vault.caBundle ?? defaults.vault.caBundle;
   return {
@@ -46,6 +58,6 @@ export function identityFor(sync: SecretSync, defaults: IdentityDefaults): Vault
     authMount: k8s.mount ?? defaults.vault.authMount,
     role: k8s.role,
     serviceAccount,
-    audiences: k8s.audiences ?? defaults.tokenAudiences,
+    audiences,
   };
 }

@@ -495,13 +495,18 @@ describe('reconcile: identity', () => {
   });
 
   it('applies spec overrides, still in the SecretSync’s namespace', async () => {
-    const h = setup((s) => {
-      s.spec.vault.address = 'https://other:8200';
-      s.spec.vault.namespace = 'ns1';
-      s.spec.vault.caBundle = '-----BEGIN CERTIFICATE-----x';
-      s.spec.vault.kv.version = 3;
-      s.spec.auth.kubernetes = { role: 'r', serviceAccountName: 'team-b', mount: 'k8s-2', audiences: ['aud'] };
-    });
+    const allowAud = { tokenAudiences: ['vault', 'aud'] };
+    const h = setup(
+      (s) => {
+        s.spec.vault.address = 'https://other:8200';
+        s.spec.vault.namespace = 'ns1';
+        s.spec.vault.caBundle = '-----BEGIN CERTIFICATE-----x';
+        s.spec.vault.kv.version = 3;
+        s.spec.auth.kubernetes = { role: 'r', serviceAccountName: 'team-b', mount: 'k8s-2', audiences: ['aud'] };
+      },
+      undefined,
+      allowAud,
+    );
     h.vault.put('secret/myapp/config', { a: 'b' }, 3);
     await run(h);
     expect(h.vault.requests[0]).toEqual({
@@ -521,6 +526,19 @@ describe('reconcile: identity', () => {
       maxAgeMs: 30_000,
       priority: 0,
     });
+  });
+
+  it('refuses token audiences the operator did not allow, before any token is requested', async () => {
+    const h = setup((s) => {
+      s.spec.vault.address = 'https://attacker.example';
+      s.spec.auth.kubernetes.audiences = ['vault', 'https://kubernetes.default.svc'];
+    });
+    const err = await runFailing(h);
+    expect(err).toMatchObject({ reason: 'InvalidSpec', terminal: true });
+    expect(err.message).toContain('"https://kubernetes.default.svc" is not one of them');
+    expect(err.message).toContain('--token-audiences: vault');
+    expect(h.vault.requests).toEqual([]);
+    expect(h.store.writes).toEqual([]);
   });
 
   it('refuses the controller identity unless the operator allows it', async () => {

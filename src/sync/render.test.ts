@@ -34,10 +34,13 @@ describe('renderValue', () => {
 });
 
 describe('secretKeyProblem', () => {
-  it.each(['a', 'A_B', 'tls.crt', '.env', 'a..b', '-x', 'x'.repeat(253), '__proto__'])('%s is valid', (key) => {
-    expect(secretKeyProblem(key)).toBeUndefined();
-  });
-  it.each(['', '.', '..', '..data', 'a b', 'a/b', 'é', 'x'.repeat(254)])('%j is invalid', (key) => {
+  it.each(['a', 'A_B', 'tls.crt', '.env', 'a..b', '-x', 'x'.repeat(253), 'constructor', '__proto'])(
+    '%s is valid',
+    (key) => {
+      expect(secretKeyProblem(key)).toBeUndefined();
+    },
+  );
+  it.each(['', '.', '..', '..data', 'a b', 'a/b', 'é', 'x'.repeat(254), '__proto__'])('%j is invalid', (key) => {
     expect(secretKeyProblem(key)).toBeTypeOf('string');
   });
 });
@@ -49,10 +52,27 @@ describe('renderData', () => {
     expect(out.nonEnvVarKeys).toEqual(['b.c']);
   });
 
-  it('keeps __proto__ an ordinary key', () => {
+  it('refuses a Vault secret with no keys rather than blanking the Secret', () => {
+    expect(() => renderData(undefined, {}, 'secret/x version 2')).toThrow(
+      expect.objectContaining({ reason: 'BadVaultData' }),
+    );
+    expect(() => renderData(undefined, {}, 'secret/x version 2')).toThrow('secret/x version 2 has no keys');
+  });
+
+  it('refuses a Vault key __proto__, which the client library would drop from the Secret', () => {
+    const source = JSON.parse('{"__proto__": "v", "ok": "x"}') as Record<string, unknown>;
+    expect(() => renderData(undefined, source, 'secret/x')).toThrow(
+      expect.objectContaining({ reason: 'InvalidSecretKey' }),
+    );
+    expect(() => renderData([{ secretKey: '__proto__', property: 'ok' }], source, 'secret/x')).toThrow(
+      expect.objectContaining({ reason: 'InvalidSpec' }),
+    );
+  });
+
+  it('reads a Vault property named __proto__ as an ordinary property, under another key', () => {
     const source = JSON.parse('{"__proto__": "v"}') as Record<string, unknown>;
-    const out = renderData(undefined, source, 'secret/x');
-    expect(Object.keys(out.data)).toEqual(['__proto__']);
+    const out = renderData([{ secretKey: 'PROTO', property: '__proto__' }], source, 'secret/x');
+    expect(out.data).toEqual({ PROTO: b64('v') });
     expect(Object.getPrototypeOf(out.data)).toBe(Object.prototype);
   });
 

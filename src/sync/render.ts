@@ -14,7 +14,8 @@ import type { SecretObject } from './types.js';
  *   object / array         compact JSON (JSON.stringify, no spaces, keys in Vault's order)
  *
  * A sync writes every selected key or nothing: a missing property or an unusable key fails the
- * whole sync and the existing Secret stays as it is.
+ * whole sync and the existing Secret stays as it is. A Vault secret with no keys (all-keys mode)
+ * fails too, rather than blanking the Secret.
  */
 
 /** The API server's limit on a Secret's size. */
@@ -32,12 +33,17 @@ export interface RenderedData {
   nonEnvVarKeys: string[];
 }
 
-/** Why a key cannot be a Secret key (the API server's rules for Secret and ConfigMap keys), or undefined. */
+/**
+ * Why a key cannot be a Secret key (the API server's rules for Secret and ConfigMap keys), or undefined.
+ * `__proto__` is a valid key for the API server, but the Kubernetes client library builds request
+ * bodies by assignment, which drops it: the Secret would be written without it, again at every refresh.
+ */
 export function secretKeyProblem(key: string): string | undefined {
   if (key.length === 0) return 'it is empty';
   if (key.length > 253) return 'it is longer than 253 characters';
   if (!SECRET_KEY.test(key)) return "it may contain only letters, digits, '-', '_' and '.'";
   if (key === '.' || key === '..' || key.startsWith('..')) return "it must not be '.' or start with '..'";
+  if (key === '__proto__') return 'the Kubernetes client library cannot send a key named __proto__';
   return undefined;
 }
 
@@ -81,7 +87,15 @@ export function renderData(
 }
 
 function allKeys(source: Record<string, unknown>, where: string): DataItem[] {
-  return Object.keys(source).map((key) => {
+  const keys = Object.keys(source);
+  // An empty version is almost always a mistake (a write without fields); writing it would blank the Secret.
+  if (keys.length === 0) {
+    throw new SyncError(
+      'BadVaultData',
+      `Vault secret ${where} has no keys, so there is nothing to write: add keys in Vault or point spec.vault.kv at the right path`,
+    );
+  }
+  return keys.map((key) => {
     const problem = secretKeyProblem(key);
     if (problem !== undefined) {
       throw new SyncError(

@@ -100,6 +100,13 @@ export function loginFailure(
 const TLS_CODE = /CERT|SELF_SIGNED|TLS|SSL|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
 
 export function transportFailure(err: VaultTransportError, identity: VaultIdentity, operation: string): SyncError {
+  if (err.code === 'ERESPONSETOOLARGE') {
+    return new SyncError(
+      'BadVaultData',
+      `Vault at ${identity.address} answered ${operation} with more data than any Secret can hold (${err.message}): check spec.vault.address and the path`,
+      { cause: err },
+    );
+  }
   const hint = TLS_CODE.test(err.code)
     ? ": check the Vault CA bundle (caBundle or --vault-ca-file) and the server's certificate"
     : '; will retry';

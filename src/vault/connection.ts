@@ -34,6 +34,13 @@ export class VaultTransportError extends Error {
   }
 }
 
+/**
+ * Largest Vault answer read. A KV secret that fits in a Secret is under 1 MiB (base64 adds a third);
+ * logins are a few KiB. A SecretSync may point spec.vault.address anywhere, so a bigger answer is
+ * not read on: node-vault would buffer and parse it whole, several times its size in memory.
+ */
+export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+
 /** One node-vault client for one (address, Vault namespace, CA bundle). */
 export class VaultConnection {
   readonly address: string;
@@ -47,6 +54,7 @@ export class VaultConnection {
     this.#agent = this.address.startsWith('https:')
       ? new https.Agent({ keepAlive: true, ...(identity.caBundle === undefined ? {} : { ca: identity.caBundle }) })
       : new http.Agent({ keepAlive: true });
+    limitResponses(this.#agent, MAX_RESPONSE_BYTES);
     this.#client = NodeVault({
       endpoint: this.address,
       apiVersion: 'v1',
@@ -86,6 +94,35 @@ export class VaultConnection {
   close(): void {
     this.#agent.destroy();
   }
+}
+
+interface AgentInternals {
+  addRequest(req: http.ClientRequest, options: unknown): void;
+}
+
+/**
+ * Bounds every answer `agent` carries: past `maxBytes` the request fails (ERESPONSETOOLARGE) and the
+ * rest is not read. A compressed answer is left compressed (it then fails to parse as JSON), so a
+ * small body cannot inflate past the bound either: Vault does not compress its answers. addRequest is
+ * the hook Node's agents run for every request; node-vault offers no size option of its own.
+ */
+function limitResponses(agent: http.Agent, maxBytes: number): void {
+  const internals = agent as unknown as AgentInternals;
+  const addRequest = internals.addRequest.bind(agent);
+  internals.addRequest = (req, options) => {
+    // First in line, before the HTTP client looks at the headers or reads a byte.
+    req.prependOnceListener('response', (res: http.IncomingMessage) => {
+      delete res.headers['content-encoding'];
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes > maxBytes) {
+          req.destroy(new VaultTransportError('ERESPONSETOOLARGE', `the answer is over ${maxBytes} bytes`));
+        }
+      });
+    });
+    addRequest(req, options);
+  };
 }
 
 function toResponse(res: unknown): VaultHttpResponse {

@@ -17,7 +17,9 @@ export interface Reply {
   /** Sent as JSON. */
   body?: unknown;
   /** Sent verbatim instead of `body`. */
-  raw?: string;
+  raw?: string | Buffer;
+  /** Extra response headers. */
+  headers?: Record<string, string>;
   delayMs?: number;
 }
 
@@ -125,7 +127,7 @@ export class FakeVault {
       const reply = this.#route(req, url, body);
       const send = () => {
         if (res.destroyed) return;
-        res.writeHead(reply.status, { 'content-type': 'application/json' });
+        res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
         res.end(reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body)));
       };
       const delay = reply.delayMs ?? this.delayMs;
