@@ -140,7 +140,7 @@ const options: Omit<OptionSpec, 'env'>[] = [
     flag: 'token-audiences',
     kind: 'list',
     default: 'vault',
-    help: 'Audiences of ServiceAccount tokens requested for Vault logins (what the Vault role expects).',
+    help: 'Audiences of ServiceAccount tokens requested for Vault logins (what the Vault role expects); also the only audiences a SecretSync may ask for.',
   },
   {
     flag: 'token-expiration',

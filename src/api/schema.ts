@@ -114,7 +114,7 @@ export const KubernetesAuthSchema = Type.Object(
     audiences: Type.Optional(
       Type.Array(Type.String({ minLength: 1, maxLength: 256 }), {
         description:
-          "Audiences of the requested token; must include what the Vault role expects. Absent: the controller's --token-audiences.",
+          "Audiences of the requested token; must include what the Vault role expects and be among the controller's --token-audiences (the operator's allow-list). Absent: the controller's --token-audiences.",
         minItems: 1,
         maxItems: 8,
       }),
