@@ -1,0 +1,261 @@
+/**
+ * The measured phases that need the bench to look at the cluster: waiting for the initial sync
+ * (one Table LIST of sync objects and one of Secrets per unfinished namespace per second, served
+ * from the watch cache), first-sync latency of new objects, and webhook latency (both by watch, so
+ * a latency is the time an event arrived, not a polling period).
+ */
+import { createHmac } from 'node:crypto';
+import type { Client, WatchObject } from './client.js';
+import { sleep } from './client.js';
+import type { Engine, Running, SyncObjectSpec } from './engines.js';
+
+const TABLE = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json';
+
+interface Table {
+  columnDefinitions?: { name: string }[];
+  rows?: { cells: unknown[] }[];
+}
+
+/** Names (and Ready cells, when the table has that column) of a collection, from the watch cache. */
+async function tableRows(kube: Client, path: string): Promise<{ name: string; ready?: string }[]> {
+  const r = await kube.must<Table>('GET', `${path}?resourceVersion=0&includeObject=None`, undefined, [], {
+    accept: TABLE,
+  });
+  const cols = r.body.columnDefinitions ?? [];
+  const nameAt = cols.findIndex((c) => c.name === 'Name');
+  const readyAt = cols.findIndex((c) => c.name === 'Ready');
+  return (r.body.rows ?? []).map((row) => ({
+    name: String(row.cells[nameAt]),
+    ...(readyAt >= 0 ? { ready: String(row.cells[readyAt]) } : {}),
+  }));
+}
+
+export interface InitialSync {
+  seconds: number;
+  done: boolean;
+  ready: number;
+  secrets: number;
+  /** [seconds since engine start, Ready=True count, Secrets count], one per poll. */
+  timeline: [number, number, number][];
+}
+
+export async function waitInitialSync(
+  kube: Client,
+  engine: Engine,
+  running: Running,
+  expected: Map<string, number>,
+  t0: number,
+  timeoutMs: number,
+  progress: (s: string) => void,
+): Promise<InitialSync> {
+  const state = new Map([...expected.keys()].map((ns) => [ns, { ready: 0, secrets: 0, done: false }]));
+  const total = [...expected.values()].reduce((a, b) => a + b, 0);
+  const timeline: [number, number, number][] = [];
+  let lastLog = 0;
+  for (;;) {
+    const tick = Date.now();
+    await Promise.all(
+      [...state.entries()]
+        .filter(([, s]) => !s.done)
+        .map(async ([ns, s]) => {
+          const [objs, secrets] = await Promise.all([
+            tableRows(kube, engine.objectsPath(ns)),
+            tableRows(kube, `/api/v1/namespaces/${ns}/secrets`),
+          ]);
+          s.ready = objs.filter((o) => /^ss-\d+$/.test(o.name) && o.ready === 'True').length;
+          s.secrets = secrets.filter((o) => /^s-\d+$/.test(o.name)).length;
+          s.done = s.ready === expected.get(ns) && s.secrets === expected.get(ns);
+        }),
+    );
+    const now = Date.now();
+    const ready = [...state.values()].reduce((a, s) => a + s.ready, 0);
+    const secrets = [...state.values()].reduce((a, s) => a + s.secrets, 0);
+    timeline.push([(now - t0) / 1000, ready, secrets]);
+    if (ready === total && secrets === total)
+      return { seconds: (now - t0) / 1000, done: true, ready, secrets, timeline };
+    if (!running.running()) throw new Error(`${engine.name} exited during the initial sync; see ${running.logFile}`);
+    if (now - t0 > timeoutMs) return { seconds: (now - t0) / 1000, done: false, ready, secrets, timeline };
+    if (now - lastLog > 10_000) {
+      progress(`  ${((now - t0) / 1000).toFixed(0)} s: ${ready}/${total} Ready, ${secrets}/${total} Secrets`);
+      lastLog = now;
+    }
+    await sleep(Math.max(0, 1000 - (Date.now() - tick)));
+  }
+}
+
+/** The collection's current resourceVersion, to start a watch from "now". */
+async function currentRv(kube: Client, path: string): Promise<string> {
+  const sep = path.includes('?') ? '&' : '?';
+  const r = await kube.must<{ metadata: { resourceVersion: string } }>('GET', `${path}${sep}limit=1`);
+  return r.body.metadata.resourceVersion;
+}
+
+const isReady = (o: WatchObject, checkGeneration: boolean) =>
+  o.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true &&
+  (!checkGeneration || o.status.observedGeneration === o.metadata.generation);
+
+export interface Latencies {
+  count: number;
+  done: number;
+  /** At the cap: how many were Ready, how many Secrets existed (when not all were done). */
+  readyAtCap?: number;
+  secretsAtCap?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  maxMs?: number;
+  samplesMs: number[];
+}
+
+export function percentile(sorted: number[], p: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
+}
+
+export function latencies(count: number, samples: number[]): Latencies {
+  const s = [...samples].sort((a, b) => a - b);
+  return {
+    count,
+    done: s.length,
+    p50Ms: percentile(s, 0.5),
+    p99Ms: percentile(s, 0.99),
+    maxMs: s.at(-1),
+    samplesMs: s.map((x) => Math.round(x)),
+  };
+}
+
+const NEW_LABEL = 'bench.vaultsync.io/new';
+
+/**
+ * Creates `specs.length` objects spread evenly over `spreadMs` while the engine refreshes the
+ * others, and measures create (before the POST) → Ready=True and the Secret exists.
+ */
+export async function newSyncLatency(
+  kube: Client,
+  engine: Engine,
+  specs: SyncObjectSpec[],
+  spreadMs: number,
+  capMs: number,
+): Promise<Latencies> {
+  const targets = new Map(specs.map((s) => [`${s.namespace}/${s.target}`, s.name]));
+  const created = new Map<string, number>();
+  const readyAt = new Map<string, number>();
+  const secretAt = new Map<string, number>();
+  const abort = new AbortController();
+  const objPath = `${engine.allObjectsPath()}?labelSelector=${encodeURIComponent(`${NEW_LABEL}=true`)}`;
+  const [objRv, secRv] = await Promise.all([currentRv(kube, objPath), currentRv(kube, '/api/v1/secrets')]);
+  const watches = [
+    kube.watch(
+      objPath,
+      objRv,
+      (_t, o) => {
+        const key = `${o.metadata.namespace}/${o.metadata.name}`;
+        if (!readyAt.has(key) && isReady(o, engine.name === 'vaultsync')) readyAt.set(key, performance.now());
+      },
+      abort.signal,
+    ),
+    kube.watch(
+      '/api/v1/secrets',
+      secRv,
+      (_t, o) => {
+        const name = targets.get(`${o.metadata.namespace}/${o.metadata.name}`);
+        const key = `${o.metadata.namespace}/${name}`;
+        if (name && !secretAt.has(key)) secretAt.set(key, performance.now());
+      },
+      abort.signal,
+    ),
+  ];
+  await sleep(500); // let both watches connect
+  const t0 = performance.now();
+  const spacing = specs.length > 1 ? spreadMs / specs.length : 0;
+  const posts = specs.map(async (s, i) => {
+    await sleep(Math.max(0, t0 + i * spacing - performance.now()));
+    created.set(`${s.namespace}/${s.name}`, performance.now());
+    await kube.must('POST', engine.objectsPath(s.namespace), engine.object({ ...s, labels: { [NEW_LABEL]: 'true' } }));
+  });
+  await Promise.all(posts);
+  const deadline = t0 + capMs;
+  const done = () => [...created.keys()].filter((k) => readyAt.has(k) && secretAt.has(k));
+  while (done().length < specs.length && performance.now() < deadline) await sleep(100);
+  abort.abort();
+  await Promise.all(watches);
+  const samples = done().map((k) => Math.max(readyAt.get(k)!, secretAt.get(k)!) - created.get(k)!);
+  return { ...latencies(specs.length, samples), readyAtCap: readyAt.size, secretsAtCap: secretAt.size };
+}
+
+export interface WebhookResult extends Latencies {
+  rounds: number;
+  /** Time until the last of the SecretSyncs was updated, per round. */
+  lastMs: (number | null)[];
+  /** Time of the signed POST itself (until the 202). */
+  requestMs: number[];
+}
+
+/**
+ * Rounds of: write a new value at `kvPath`, send a signed POST /v1/refresh naming the path, and time
+ * until every Secret in `targets` holds it.
+ */
+export async function webhookLatency(o: {
+  kube: Client;
+  vault: Client;
+  engineUrl: string;
+  key: string;
+  kvPath: string;
+  targets: { namespace: string; name: string }[];
+  rounds: number;
+  roundCapMs: number;
+}): Promise<WebhookResult> {
+  const want = new Map<string, string>(); // namespace/name → PASSWORD (base64) it holds
+  const keys = new Set(o.targets.map((t) => `${t.namespace}/${t.name}`));
+  const updatedAt = new Map<string, number>();
+  let expected = '';
+  const abort = new AbortController();
+  const watch = o.kube.watch(
+    '/api/v1/secrets',
+    await currentRv(o.kube, '/api/v1/secrets'),
+    (_t, s) => {
+      const key = `${s.metadata.namespace}/${s.metadata.name}`;
+      if (!keys.has(key)) return;
+      const value = s.data?.PASSWORD ?? '';
+      want.set(key, value);
+      if (value === expected && !updatedAt.has(key)) updatedAt.set(key, performance.now());
+    },
+    abort.signal,
+  );
+  await sleep(500);
+  const samples: number[] = [];
+  const lastMs: (number | null)[] = [];
+  const requestMs: number[] = [];
+  const vaultsyncSig = (ts: string, body: string) =>
+    `sha256=${createHmac('sha256', o.key).update(`${ts}.${body}`).digest('hex')}`;
+  try {
+    for (let r = 0; r < o.rounds; r++) {
+      const value = `webhook-round-${r}-${Date.now()}`;
+      expected = Buffer.from(value).toString('base64');
+      updatedAt.clear();
+      await o.vault.must('POST', `/v1/secret/data/${o.kvPath}`, { data: { username: 'webhook', password: value } });
+      const body = JSON.stringify({ paths: [`secret/${o.kvPath}`] });
+      const ts = String(Math.floor(Date.now() / 1000));
+      const t0 = performance.now();
+      const res = await fetch(`${o.engineUrl}/v1/refresh`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-vaultsync-timestamp': ts,
+          'x-vaultsync-signature': vaultsyncSig(ts, body),
+        },
+        body,
+      });
+      requestMs.push(Math.round(performance.now() - t0));
+      if (res.status !== 202) throw new Error(`POST /v1/refresh: HTTP ${res.status}: ${await res.text()}`);
+      const deadline = t0 + o.roundCapMs;
+      while (updatedAt.size < keys.size && performance.now() < deadline) await sleep(20);
+      for (const t of updatedAt.values()) samples.push(t - t0);
+      lastMs.push(updatedAt.size === keys.size ? Math.round(Math.max(...updatedAt.values()) - t0) : null);
+      await sleep(2000);
+    }
+  } finally {
+    abort.abort();
+    await watch;
+  }
+  return { ...latencies(keys.size * o.rounds, samples), rounds: o.rounds, lastMs, requestMs };
+}

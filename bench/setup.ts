@@ -1,0 +1,136 @@
+/**
+ * Everything before the sync engine starts: identities and the Vault role, K KV secrets, the raw
+ * Secret-create rate of this apiserver, and the N sync objects (all created before the engine
+ * starts, so the initial-sync time is the engine's own throughput, not the bench's POST rate).
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { TestEnv } from '../test/env/testenv.js';
+import { pool, sleep, type Client } from './client.js';
+import { ROLE, SA, type Engine, type SyncObjectSpec } from './engines.js';
+
+export interface Layout {
+  n: number;
+  k: number;
+  namespaces: number;
+  interval: string;
+}
+
+export const nsName = (i: number) => `bench-${i}`;
+export const namespacesOf = (l: Layout) => Array.from({ length: l.namespaces }, (_, i) => nsName(i));
+
+/**
+ * Object i lives in namespace i mod namespaces and reads path i mod K. When K is a multiple of the
+ * namespace count (the defaults), each path is read by one identity only, so there are exactly K
+ * (identity, path) groups; otherwise up to lcm(namespaces, K).
+ */
+export function specOf(l: Layout, i: number, prefix = ''): SyncObjectSpec {
+  return {
+    namespace: nsName(i % l.namespaces),
+    name: `${prefix}ss-${i}`,
+    path: `bench/p${i % l.k}`,
+    target: `${prefix}s-${i}`,
+    interval: l.interval,
+  };
+}
+
+export function groupCount(l: Layout): number {
+  const groups = new Set<string>();
+  for (let i = 0; i < l.n; i++) groups.add(`${i % l.namespaces}/${i % l.k}`);
+  return groups.size;
+}
+
+export async function setupIdentities(env: TestEnv, l: Layout): Promise<void> {
+  const namespaces = namespacesOf(l);
+  for (const ns of namespaces) await env.createServiceAccount(ns, SA);
+  await env.policy('bench-read', 'path "secret/data/bench/*" { capabilities = ["read"] }');
+  await env.role(ROLE, { serviceAccounts: [SA], namespaces, policies: ['bench-read'], ttl: '1h' });
+}
+
+export async function writeKvPaths(vault: Client, k: number, concurrency: number): Promise<void> {
+  await pool(k, concurrency, async (j) => {
+    await vault.must('POST', `/v1/secret/data/bench/p${j}`, {
+      data: { username: `user-${j}`, password: randomBytes(16).toString('hex') },
+    });
+  });
+}
+
+/** A Secret of the size and shape vaultsync writes: two keys, its label, annotations and owner reference. */
+function rawSecret(i: number) {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: `raw-${i}`,
+      labels: { 'app.kubernetes.io/managed-by': 'bench' },
+      annotations: {
+        'vaultsync.io/secretsync': `bench-raw/ss-${i}`,
+        'vaultsync.io/deletion-policy': 'Delete',
+        'vaultsync.io/vault-version': '1',
+        'vaultsync.io/content-hmac': createHash('sha256').update(String(i)).digest('hex'),
+      },
+      ownerReferences: [
+        {
+          apiVersion: 'vaultsync.io/v1alpha1',
+          kind: 'SecretSync',
+          name: `ss-${i}`,
+          uid: randomUUID(),
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    type: 'Opaque',
+    data: { USERNAME: b64(`user-${i}`), PASSWORD: b64(randomBytes(16).toString('hex')) },
+  };
+}
+
+export interface RawRate {
+  n: number;
+  concurrency: number;
+  seconds: number;
+  perSecond: number;
+  deleteSeconds: number;
+}
+
+/**
+ * The apiserver's own Secret-create rate: plain keep-alive HTTPS POSTs with the admin certificate at
+ * the engine's write concurrency, into a scratch namespace, then a deletecollection so the engine
+ * starts on the same etcd size as the run without them.
+ */
+export async function measureRawCreates(env: TestEnv, kube: Client, n: number, concurrency: number): Promise<RawRate> {
+  const ns = 'bench-raw';
+  await env.createNamespace(ns);
+  const path = `/api/v1/namespaces/${ns}/secrets`;
+  const t0 = performance.now();
+  await pool(n, concurrency, async (i) => {
+    await kube.must('POST', path, rawSecret(i));
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const d0 = performance.now();
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    await kube.request('DELETE', path, undefined, {}, 120_000).catch(() => undefined);
+    const left = await kube.must<{ items: unknown[] }>('GET', `${path}?limit=1`);
+    if (left.body.items.length === 0) break;
+    if (Date.now() > deadline) throw new Error('scratch Secrets not deleted within 5 min');
+    await sleep(1000);
+  }
+  return { n, concurrency, seconds, perSecond: n / seconds, deleteSeconds: (performance.now() - d0) / 1000 };
+}
+
+export async function createObjects(
+  kube: Client,
+  engine: Engine,
+  specs: (i: number) => SyncObjectSpec,
+  count: number,
+  concurrency: number,
+): Promise<{ seconds: number; perSecond: number }> {
+  const t0 = performance.now();
+  await pool(count, concurrency, async (i) => {
+    const o = specs(i);
+    await kube.must('POST', engine.objectsPath(o.namespace), engine.object(o), [409]);
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  return { seconds, perSecond: count / seconds };
+}
