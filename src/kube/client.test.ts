@@ -86,3 +86,14 @@ current-context: c
     expect(JSON.stringify(log.entries)).not.toContain('canary-sa-token');
   });
 });
+
+describe('connection reuse', () => {
+  it('reuses connections across requests (client-node alone opens one per request)', async () => {
+    let connections = 0;
+    server.server.on('connection', () => connections++);
+    const { core } = kubeClients(server.kubeConfig());
+    for (let i = 0; i < 20; i++) await core.readNamespacedSecret({ name: 's', namespace: 'ns' });
+    expect(server.requests).toHaveLength(20);
+    expect(connections).toBeLessThanOrEqual(2); // 20 without shareConnections
+  });
+});

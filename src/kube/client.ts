@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { readFile } from 'node:fs/promises';
@@ -63,6 +64,7 @@ export function kubeconfigTokenFile(kc: KubeConfig, path: string): string | unde
 
 /** Typed clients for an already loaded KubeConfig (tests build one with loadFromOptions). */
 export function kubeClients(kc: KubeConfig): Kube {
+  shareConnections(kc);
   return {
     kc,
     core: kc.makeApiClient(CoreV1Api),
@@ -124,4 +126,46 @@ class TokenFileAuthenticator implements Authenticator {
 
 function isHeaderObject(h: https.RequestOptions['headers']): h is OutgoingHttpHeaders {
   return h !== undefined && !Array.isArray(h);
+}
+
+type CreateDispatcher = (
+  cluster: unknown,
+  agentOptions: https.AgentOptions,
+) => { close?: () => Promise<void> } | undefined;
+
+/**
+ * client-node 2.0.1 builds a new undici Agent for every request (KubeConfig.createDispatcher, called
+ * from applySecurityAuthentication), so no connection is ever reused: a TLS handshake per request,
+ * measured as ~40 % of the controller's CPU and most of its native memory at 10,000 SecretSyncs
+ * (docs/benchmarks.md). Keep one Agent while the TLS material is the same; a rotated client
+ * certificate or CA gets a new one. Idempotent.
+ */
+export function shareConnections(kc: KubeConfig): void {
+  const target = kc as unknown as { createDispatcher: CreateDispatcher; [SHARED]?: true };
+  if (target[SHARED]) return;
+  const create = target.createDispatcher.bind(kc);
+  let cached: { key: string; dispatcher: ReturnType<CreateDispatcher> } | undefined;
+  target.createDispatcher = (cluster, agentOptions) => {
+    const key = dispatcherKey(cluster, agentOptions);
+    if (cached?.key !== key) {
+      const old = cached?.dispatcher;
+      cached = { key, dispatcher: create(cluster, agentOptions) };
+      void old?.close?.().catch(() => undefined);
+    }
+    return cached.dispatcher;
+  };
+  target[SHARED] = true;
+}
+
+const SHARED = Symbol('vaultsync.sharedDispatcher');
+
+/** Identifies the TLS material without keeping it: a digest, held in memory only, never logged. */
+function dispatcherKey(cluster: unknown, o: https.AgentOptions): string {
+  const h = createHash('sha256');
+  const server = (cluster as { server?: string } | null)?.server ?? '';
+  for (const part of [server, o.ca, o.cert, o.key, o.pfx, o.passphrase, o.servername, String(o.rejectUnauthorized)]) {
+    h.update(part === undefined ? '\0' : Buffer.isBuffer(part) ? part : JSON.stringify(part));
+    h.update('\n');
+  }
+  return h.digest('hex');
 }

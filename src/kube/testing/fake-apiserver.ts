@@ -41,7 +41,7 @@ export class FakeApiServer {
   private readonly watchFailures: number[] = [];
 
   private constructor(
-    private readonly server: Server,
+    readonly server: Server,
     readonly url: string,
   ) {}
 
