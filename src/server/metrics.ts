@@ -3,7 +3,7 @@
  * Names and help texts live here only; docs/metrics.md is generated from this registry.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Key, SyncMetrics, SyncOutcome } from '../sync/types.js';
+import { splitKey, type Key, type SyncMetrics, type SyncOutcome } from '../sync/types.js';
 import type { VaultCache, VaultMetrics, VaultOperation, LoginResult } from '../vault/metrics.js';
 
 export interface QueueMetrics {
@@ -140,10 +140,6 @@ export function createMetrics(source: ReadyCounter | undefined, opts: { defaultM
     registers,
   });
 
-  const split = (key: Key) => {
-    const i = key.indexOf('/');
-    return { namespace: key.slice(0, i), name: key.slice(i + 1) };
-  };
 
   return {
     registry,
@@ -152,10 +148,10 @@ export function createMetrics(source: ReadyCounter | undefined, opts: { defaultM
       syncDuration.observe(seconds);
     },
     markFresh(key: Key, unixSeconds: number) {
-      lastSuccess.set(split(key), unixSeconds);
+      lastSuccess.set(splitKey(key), unixSeconds);
     },
     forget(key: Key) {
-      lastSuccess.remove(split(key));
+      lastSuccess.remove(splitKey(key));
     },
     request(operation: VaultOperation, status: number | 'error', seconds: number) {
       vaultRequests.inc({ operation, code: String(status) });
