@@ -1,41 +1,27 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeVault } from './fake-vault.js';
-import { harness, rejection, type Harness } from './testkit.js';
+import { describe, expect, it } from 'vitest';
+import { fakeVaultPerTest, rejection } from './testkit.js';
 
-let fake: FakeVault;
-const open: Harness[] = [];
-const setup = (opts?: Parameters<typeof harness>[1]): Harness => {
-  const h = harness(fake, opts);
-  open.push(h);
-  return h;
-};
-
-beforeEach(async () => {
-  fake = await new FakeVault().start();
-  fake.put('secret/app/config', { password: 'p1', nested: { list: [1, 2] } });
+const vault = fakeVaultPerTest((f) => {
+  f.put('secret/app/config', { password: 'p1', nested: { list: [1, 2] } });
 });
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((h) => h.reader.close()));
-  await fake.close();
-});
+const setup = vault.setup;
 
 describe('read coalescing', () => {
   it('serves 20 concurrent reads of one path with one Vault read, each with its own copy', async () => {
-    fake.delayMs = 30;
+    vault.fake.delayMs = 30;
     const h = setup();
     const id = h.id();
     const results = await Promise.all(
       Array.from({ length: 20 }, () => h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' })),
     );
-    expect(fake.reads).toHaveLength(1);
+    expect(vault.fake.reads).toHaveLength(1);
     expect(results.every((r) => r.data.password === 'p1' && r.version === 1)).toBe(true);
     (results[0]!.data.nested as { list: number[] }).list.push(3);
     results[0]!.data.password = 'mutated';
     expect(results[1]!.data).toEqual({ password: 'p1', nested: { list: [1, 2] } });
     const cached = await h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' });
     expect(cached.data).toEqual({ password: 'p1', nested: { list: [1, 2] } });
-    expect(fake.reads).toHaveLength(1);
+    expect(vault.fake.reads).toHaveLength(1);
     expect(h.metrics.counts.cacheHits.read).toBe(1);
   });
 
@@ -45,10 +31,10 @@ describe('read coalescing', () => {
     await read();
     h.clock.advance(4999);
     await read();
-    expect(fake.reads).toHaveLength(1);
+    expect(vault.fake.reads).toHaveLength(1);
     h.clock.advance(2);
     await read();
-    expect(fake.reads).toHaveLength(2);
+    expect(vault.fake.reads).toHaveLength(2);
   });
 
   it('serves a cached result only to readers that accept its age (maxAgeMs)', async () => {
@@ -63,50 +49,50 @@ describe('read coalescing', () => {
     await read();
     h.clock.advance(3_000);
     await read(5_000);
-    expect(fake.reads).toHaveLength(1);
+    expect(vault.fake.reads).toHaveLength(1);
     await read(2_000); // the cached result is 3 s old: too old for this reader
-    expect(fake.reads).toHaveLength(2);
+    expect(vault.fake.reads).toHaveLength(2);
     h.clock.advance(1_000);
     await read(2_000); // the new result is 1 s old
-    expect(fake.reads).toHaveLength(2);
+    expect(vault.fake.reads).toHaveLength(2);
   });
 
   it('bypasses the cache for a fresh read, and caches what it got', async () => {
     const h = setup();
     const id = h.id();
     await h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' });
-    fake.put('secret/app/config', { password: 'p2' });
+    vault.fake.put('secret/app/config', { password: 'p2' });
     expect((await h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' })).version).toBe(1);
     const fresh = await h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config', fresh: true });
     expect(fresh).toMatchObject({ version: 2, data: { password: 'p2' } });
     expect((await h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' })).version).toBe(2);
-    expect(fake.reads).toHaveLength(2);
+    expect(vault.fake.reads).toHaveLength(2);
   });
 
   it('lets a fresh read join only a fresh one in flight, and a plain read join either', async () => {
-    fake.delayMs = 50;
+    vault.fake.delayMs = 50;
     const h = setup();
     const id = h.id();
     await h.reader.readKv({ identity: id, mount: 'secret', path: 'other' }).catch(() => undefined); // login first
-    const before = fake.reads.length;
+    const before = vault.fake.reads.length;
     await Promise.all([
       h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' }),
       h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config', fresh: true }),
       h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config', fresh: true }),
       h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' }),
     ]);
-    expect(fake.reads.length - before).toBe(2);
-    fake.put('secret/app/two', { x: 2 });
+    expect(vault.fake.reads.length - before).toBe(2);
+    vault.fake.put('secret/app/two', { x: 2 });
     await Promise.all([
       h.reader.readKv({ identity: id, mount: 'secret', path: 'app/two', fresh: true }),
       h.reader.readKv({ identity: id, mount: 'secret', path: 'app/two' }),
     ]);
-    expect(fake.reads.length - before).toBe(3);
+    expect(vault.fake.reads.length - before).toBe(3);
   });
 
   it('never shares a read between identities', async () => {
-    fake.delayMs = 30;
-    fake.onRead = (a) =>
+    vault.fake.delayMs = 30;
+    vault.fake.onRead = (a) =>
       a.role === undefined
         ? undefined
         : { status: 200, body: { data: { data: { who: a.role }, metadata: { version: 1 } } } };
@@ -120,11 +106,11 @@ describe('read coalescing', () => {
       h.reader.readKv({ identity: b, mount: 'secret', path: 'app/config' }),
     ]);
     expect(results.map((r) => r.data.who)).toEqual(['a', 'b', 'a', 'b']);
-    expect(fake.reads).toHaveLength(2);
+    expect(vault.fake.reads).toHaveLength(2);
     // Cached results stay per identity too.
     expect((await h.reader.readKv({ identity: b, mount: 'secret', path: 'app/config' })).data.who).toBe('b');
     expect((await h.reader.readKv({ identity: a, mount: 'secret', path: 'app/config' })).data.who).toBe('a');
-    expect(fake.reads).toHaveLength(2);
+    expect(vault.fake.reads).toHaveLength(2);
   });
 
   it('treats a different CA bundle or Vault namespace as a different identity', async () => {
@@ -134,25 +120,25 @@ describe('read coalescing', () => {
     await h.reader.readKv({ identity: { ...base, vaultNamespace: 'x' }, mount: 'secret', path: 'app/config' });
     await h.reader.readKv({ identity: { ...base, caBundle: 'ca' }, mount: 'secret', path: 'app/config' });
     await h.reader.readKv({ identity: { ...base, audiences: ['vault'] }, mount: 'secret', path: 'app/config' });
-    expect(fake.reads).toHaveLength(3);
-    expect(fake.logins).toHaveLength(3);
+    expect(vault.fake.reads).toHaveLength(3);
+    expect(vault.fake.logins).toHaveLength(3);
   });
 
   it('does not cache failures', async () => {
     const h = setup();
     const id = h.id();
-    fake.onRead = () => ({ status: 503, body: { errors: ['Vault is sealed'] } });
+    vault.fake.onRead = () => ({ status: 503, body: { errors: ['Vault is sealed'] } });
     expect(await rejection(h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' }))).toMatchObject({
       reason: 'VaultUnavailable',
     });
-    fake.onRead = undefined;
+    vault.fake.onRead = undefined;
     expect((await h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' })).version).toBe(1);
   });
 });
 
 describe('abort and close', () => {
   it('lets one caller abort without failing the others sharing its read', async () => {
-    fake.delayMs = 50;
+    vault.fake.delayMs = 50;
     const h = setup();
     const id = h.id();
     const controller = new AbortController();
@@ -164,7 +150,7 @@ describe('abort and close', () => {
   });
 
   it('fails waiting and later reads with VaultUnavailable once closed', async () => {
-    fake.delayMs = 100;
+    vault.fake.delayMs = 100;
     const h = setup();
     const pending = h.reader.readKv({ identity: h.id(), mount: 'secret', path: 'app/config' });
     await new Promise((r) => setTimeout(r, 20));

@@ -1,27 +1,14 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isSyncError } from '../errors.js';
-import { FakeVault, type Reply } from './fake-vault.js';
-import { harness, rejection, type Harness } from './testkit.js';
+import type { Reply } from './fake-vault.js';
+import { fakeVaultPerTest, rejection, type Harness } from './testkit.js';
 
-let fake: FakeVault;
-const open: Harness[] = [];
-const setup = (opts?: Parameters<typeof harness>[1]): Harness => {
-  const h = harness(fake, opts);
-  open.push(h);
-  return h;
-};
-
-beforeEach(async () => {
-  fake = await new FakeVault().start();
-  fake.put('secret/app/config', { password: 'p1' });
+const vault = fakeVaultPerTest((f) => {
+  f.put('secret/app/config', { password: 'p1' });
 });
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((h) => h.reader.close()));
-  await fake.close();
-});
+const setup = vault.setup;
 
 async function readError(h: Harness, path = 'app/config', version?: number) {
   return rejection(h.reader.readKv({ identity: h.id(), mount: 'secret', path, ...(version ? { version } : {}) }));
@@ -65,7 +52,7 @@ describe('classification of read answers', () => {
   ];
   for (const c of cases) {
     it(`maps ${c.name} to ${c.reason}`, async () => {
-      fake.onRead = () => c.reply;
+      vault.fake.onRead = () => c.reply;
       const err = await readError(setup());
       expect(isSyncError(err)).toBe(true);
       expect(err.reason).toBe(c.reason);
@@ -81,10 +68,10 @@ describe('classification of read answers', () => {
   });
 
   it('says a deleted or destroyed version is deleted or destroyed', async () => {
-    fake.put('secret/app/config', { password: 'p2' });
-    fake.put('secret/app/config', { password: 'p3' });
-    fake.deleteVersion('secret/app/config', 2, 'deleted');
-    fake.deleteVersion('secret/app/config', 3, 'destroyed');
+    vault.fake.put('secret/app/config', { password: 'p2' });
+    vault.fake.put('secret/app/config', { password: 'p3' });
+    vault.fake.deleteVersion('secret/app/config', 2, 'deleted');
+    vault.fake.deleteVersion('secret/app/config', 3, 'destroyed');
     const h = setup();
     const deleted = await readError(h, 'app/config', 2);
     expect(deleted).toMatchObject({ reason: 'VaultPathNotFound', status: 404 });
@@ -93,7 +80,7 @@ describe('classification of read answers', () => {
     expect(latest.message).toContain('version 3 is destroyed');
     const first = await h.reader.readKv({ identity: h.id(), mount: 'secret', path: 'app/config', version: 1 });
     expect(first).toEqual({ data: { password: 'p1' }, version: 1, createdTime: '2024-01-01T00:00:00.000Z' });
-    expect(fake.reads.map((r) => r.version)).toEqual([2, undefined, 1]);
+    expect(vault.fake.reads.map((r) => r.version)).toEqual([2, undefined, 1]);
   });
 
   it('maps a refused connection to VaultUnavailable', async () => {
@@ -118,7 +105,7 @@ describe('classification of read answers', () => {
 describe('classification of login answers', () => {
   for (const status of [400, 401, 403]) {
     it(`maps login ${status} to VaultAuthFailed naming role and mount`, async () => {
-      fake.onLogin = () => ({ status, body: { errors: ['invalid audience (aud) claim'] } });
+      vault.fake.onLogin = () => ({ status, body: { errors: ['invalid audience (aud) claim'] } });
       const h = setup();
       const err = await rejection(
         h.reader.readKv({ identity: h.id({ authMount: 'k8s/prod' }), mount: 'secret', path: 'app/config' }),
@@ -128,21 +115,21 @@ describe('classification of login answers', () => {
       expect(err.message).toContain('auth/k8s/prod');
       expect(err.message).toContain('audience');
       expect(err.message).toContain('invalid audience (aud) claim');
-      expect(fake.logins[0]?.mount).toBe('k8s/prod');
-      expect(fake.reads).toHaveLength(0);
+      expect(vault.fake.logins[0]?.mount).toBe('k8s/prod');
+      expect(vault.fake.reads).toHaveLength(0);
       expect(h.metrics.counts.logins.failure).toBe(1);
     });
   }
 
   it('maps login 500 to VaultUnavailable and a login without a token to BadVaultData', async () => {
     const h = setup();
-    fake.onLogin = () => ({ status: 500, body: { errors: [] } });
+    vault.fake.onLogin = () => ({ status: 500, body: { errors: [] } });
     expect(await readError(h)).toMatchObject({ reason: 'VaultUnavailable', status: 500 });
-    fake.onLogin = () => ({ status: 200, body: { auth: null } });
+    vault.fake.onLogin = () => ({ status: 200, body: { auth: null } });
     expect(await readError(h)).toMatchObject({ reason: 'BadVaultData', status: 200 });
-    fake.onLogin = () => ({ status: 200, raw: 'not json' });
+    vault.fake.onLogin = () => ({ status: 200, raw: 'not json' });
     expect(await readError(h)).toMatchObject({ reason: 'BadVaultData', status: 200 });
-    expect(fake.logins).toHaveLength(3);
+    expect(vault.fake.logins).toHaveLength(3);
   });
 });
 
@@ -154,9 +141,9 @@ describe('secrets stay secret', () => {
   it('never puts a secret value, token or JWT in an error, its cause, or a log entry', async () => {
     const errors: unknown[] = [];
     const used: Harness[] = [];
-    const attempt = async (onLogin: typeof fake.onLogin, onRead: typeof fake.onRead) => {
-      fake.onLogin = onLogin;
-      fake.onRead = onRead;
+    const attempt = async (onLogin: typeof vault.fake.onLogin, onRead: typeof vault.fake.onRead) => {
+      vault.fake.onLogin = onLogin;
+      vault.fake.onRead = onRead;
       const h = setup({ config: { requestTimeoutMs: 300 } });
       h.tokens.request = () => Promise.resolve({ token: JWT, expiresAt: 0 });
       used.push(h);
@@ -201,8 +188,8 @@ describe('secrets stay secret', () => {
     const text = dump(errors) + dump(used.flatMap((u) => u.logger.entries));
     for (const canary of [SECRET, TOKEN, JWT]) expect(text).not.toContain(canary);
     // The canaries did reach the fake, so their absence above means something.
-    expect(JSON.stringify(fake.logins)).toContain(JWT);
-    expect(fake.reads.some((r) => r.token === TOKEN)).toBe(true);
+    expect(JSON.stringify(vault.fake.logins)).toContain(JWT);
+    expect(vault.fake.reads.some((r) => r.token === TOKEN)).toBe(true);
     expect(text).toContain('[redacted]');
   }, 10_000);
 });

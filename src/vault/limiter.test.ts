@@ -1,24 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeVault } from './fake-vault.js';
-import { harness, type Harness } from './testkit.js';
+import { describe, expect, it } from 'vitest';
+import { fakeVaultPerTest } from './testkit.js';
 
-let fake: FakeVault;
-const open: Harness[] = [];
-const setup = (opts?: Parameters<typeof harness>[1]): Harness => {
-  const h = harness(fake, opts);
-  open.push(h);
-  return h;
-};
-
-beforeEach(async () => {
-  fake = await new FakeVault().start();
-  for (const p of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'urgent']) fake.put(`secret/${p}`, { p });
+const vault = fakeVaultPerTest((f) => {
+  for (const p of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'urgent']) f.put(`secret/${p}`, { p });
 });
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((h) => h.reader.close()));
-  await fake.close();
-});
+const setup = vault.setup;
 
 /** The most requests that arrived within any `windowMs`. */
 function busiestWindow(times: number[], windowMs: number): number {
@@ -37,7 +23,7 @@ describe('rate limits', () => {
     const id = h.id();
     const paths = ['a', 'b', 'c', 'd'];
     await Promise.all(paths.map((path) => h.reader.readKv({ identity: id, mount: 'secret', path })));
-    const times = fake.requests.map((r) => r.at);
+    const times = vault.fake.requests.map((r) => r.at);
     expect(times).toHaveLength(5);
     // Arrival times jitter a little against the client's start times, hence 900 ms windows.
     expect(busiestWindow(times, 900)).toBeLessThanOrEqual(4);
@@ -49,29 +35,29 @@ describe('rate limits', () => {
     await Promise.all(
       ['r1', 'r2'].map((role) => h.reader.readKv({ identity: h.id({ role }), mount: 'secret', path: 'a' })),
     );
-    const logins = fake.requests.filter((r) => r.method === 'POST').map((r) => r.at);
+    const logins = vault.fake.requests.filter((r) => r.method === 'POST').map((r) => r.at);
     expect(logins).toHaveLength(2);
     expect(busiestWindow(logins, 900)).toBe(1);
-    expect(fake.reads).toHaveLength(2);
+    expect(vault.fake.reads).toHaveLength(2);
   }, 10_000);
 
   it('starts a higher-priority read before waiting lower-priority ones', async () => {
-    fake.delayMs = 20;
+    vault.fake.delayMs = 20;
     const h = setup({ config: { maxInFlight: 1, readCacheTtlMs: 0 } });
     const id = h.id();
     await h.reader.readKv({ identity: id, mount: 'secret', path: 'a' });
-    fake.reads = [];
+    vault.fake.reads = [];
     const low = ['b', 'c', 'd', 'e'].map((path) => h.reader.readKv({ identity: id, mount: 'secret', path }));
     const high = h.reader.readKv({ identity: id, mount: 'secret', path: 'urgent', priority: 10 });
     await Promise.all([...low, high]);
-    expect(fake.reads.map((r) => r.path)).toEqual(['b', 'urgent', 'c', 'd', 'e']);
+    expect(vault.fake.reads.map((r) => r.path)).toEqual(['b', 'urgent', 'c', 'd', 'e']);
   });
 
   it('never has more than maxInFlight requests at Vault at once', async () => {
-    fake.delayMs = 30;
+    vault.fake.delayMs = 30;
     let inFlight = 0;
     let most = 0;
-    fake.onRead = () => {
+    vault.fake.onRead = () => {
       inFlight += 1;
       most = Math.max(most, inFlight);
       setTimeout(() => (inFlight -= 1), 30);
@@ -82,7 +68,7 @@ describe('rate limits', () => {
     await Promise.all(
       ['a', 'b', 'c', 'd', 'e', 'f'].map((path) => h.reader.readKv({ identity: id, mount: 'secret', path })),
     );
-    expect(fake.reads).toHaveLength(6);
+    expect(vault.fake.reads).toHaveLength(6);
     expect(most).toBe(2);
   });
 });

@@ -1,6 +1,7 @@
 /* Helpers for this folder's tests only. */
 import type { ServiceAccountTokenSource, VaultIdentity, Logger } from '../sync/types.js';
-import type { FakeVault } from './fake-vault.js';
+import { afterEach, beforeEach } from 'vitest';
+import { FakeVault } from './fake-vault.js';
 import {
   createCountingVaultMetrics,
   createVaultReader,
@@ -117,4 +118,39 @@ export async function rejection(promise: Promise<unknown>): Promise<Error & Reco
     throw new Error('rejected with a non-Error', { cause: err });
   }
   throw new Error('expected a rejection');
+}
+
+/**
+ * A fresh fake Vault for every test (seeded by `seed`), and `setup()` readers against it; both
+ * are closed after each test.
+ */
+export function fakeVaultPerTest(seed: (fake: FakeVault) => void): {
+  readonly fake: FakeVault;
+  setup: (opts?: Parameters<typeof harness>[1]) => Harness;
+} {
+  let current: FakeVault | undefined;
+  const open: Harness[] = [];
+  const fake = (): FakeVault => {
+    if (current === undefined) throw new Error('the fake Vault runs only inside a test');
+    return current;
+  };
+  beforeEach(async () => {
+    current = await new FakeVault().start();
+    seed(current);
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((h) => h.reader.close()));
+    await current?.close();
+    current = undefined;
+  });
+  return {
+    get fake() {
+      return fake();
+    },
+    setup: (opts) => {
+      const h = harness(fake(), opts);
+      open.push(h);
+      return h;
+    },
+  };
 }

@@ -5,39 +5,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeVault } from './fake-vault.js';
-import { harness, rejection, type Harness } from './testkit.js';
+import { fakeVaultPerTest, rejection } from './testkit.js';
 
-let fake: FakeVault;
-const open: Harness[] = [];
-const setup = (opts?: Parameters<typeof harness>[1]): Harness => {
-  const h = harness(fake, opts);
-  open.push(h);
-  return h;
-};
-
-beforeEach(async () => {
-  fake = await new FakeVault().start();
-  fake.put('secret/app/config', { password: 'p1' });
+const vault = fakeVaultPerTest((f) => {
+  f.put('secret/app/config', { password: 'p1' });
 });
+const setup = vault.setup;
 
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((h) => h.reader.close()));
-  await fake.close();
+afterEach(() => {
   vi.unstubAllEnvs();
 });
 
 describe('Kubernetes-auth login and token cache', () => {
   it('logs in once per identity for 50 concurrent reads of different paths', async () => {
-    for (let i = 0; i < 50; i++) fake.put(`secret/app/${i}`, { n: i });
+    for (let i = 0; i < 50; i++) vault.fake.put(`secret/app/${i}`, { n: i });
     const h = setup();
     const id = h.id();
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) => h.reader.readKv({ identity: id, mount: 'secret', path: `app/${i}` })),
     );
     expect(results.map((r) => r.data.n)).toEqual(Array.from({ length: 50 }, (_, i) => i));
-    expect(fake.logins).toHaveLength(1);
-    expect(fake.logins[0]).toEqual({ mount: 'kubernetes', role: 'app-read', jwt: 'jwt-team-a-app-1' });
-    expect(fake.reads).toHaveLength(50);
+    expect(vault.fake.logins).toHaveLength(1);
+    expect(vault.fake.logins[0]).toEqual({ mount: 'kubernetes', role: 'app-read', jwt: 'jwt-team-a-app-1' });
+    expect(vault.fake.reads).toHaveLength(50);
     expect(h.tokens.calls).toEqual([{ sa: { namespace: 'team-a', name: 'app' }, audiences: ['vault'] }]);
     expect(h.metrics.counts.logins.success).toBe(1);
   });
@@ -50,73 +40,77 @@ describe('Kubernetes-auth login and token cache', () => {
       h.reader.readKv({ identity: a, mount: 'secret', path: 'app/config' }),
       h.reader.readKv({ identity: b, mount: 'secret', path: 'app/config' }),
     ]);
-    expect(fake.logins.map((l) => l.role).sort()).toEqual(['app-read', 'b-read']);
-    expect(fake.reads.map((r) => r.role).sort()).toEqual(['app-read', 'b-read']);
+    expect(vault.fake.logins.map((l) => l.role).sort()).toEqual(['app-read', 'b-read']);
+    expect(vault.fake.reads.map((r) => r.role).sort()).toEqual(['app-read', 'b-read']);
   });
 
   it('drops a token Vault rejects, logs in again and retries the read once', async () => {
-    fake.put('secret/other', { x: 1 });
+    vault.fake.put('secret/other', { x: 1 });
     const h = setup();
     const id = h.id();
     await h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' });
-    fake.revokeAll();
+    vault.fake.revokeAll();
     const secret = await h.reader.readKv({ identity: id, mount: 'secret', path: 'other' });
     expect(secret.data).toEqual({ x: 1 });
-    expect(fake.logins).toHaveLength(2);
-    expect(fake.reads.map((r) => r.role)).toEqual(['app-read', undefined, 'app-read']);
-    expect(fake.reads[1]?.token).toBe(fake.issuedToken(1));
-    expect(fake.reads[2]?.token).toBe(fake.issuedToken(2));
+    expect(vault.fake.logins).toHaveLength(2);
+    expect(vault.fake.reads.map((r) => r.role)).toEqual(['app-read', undefined, 'app-read']);
+    expect(vault.fake.reads[1]?.token).toBe(vault.fake.issuedToken(1));
+    expect(vault.fake.reads[2]?.token).toBe(vault.fake.issuedToken(2));
   });
 
   it('re-logs in once, not once per read, when many reads see the same revoked token', async () => {
-    for (let i = 0; i < 20; i++) fake.put(`secret/app/${i}`, { n: i });
+    for (let i = 0; i < 20; i++) vault.fake.put(`secret/app/${i}`, { n: i });
     const h = setup();
     const id = h.id();
     await h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' });
-    fake.revokeAll();
+    vault.fake.revokeAll();
     await Promise.all(
       Array.from({ length: 20 }, (_, i) => h.reader.readKv({ identity: id, mount: 'secret', path: `app/${i}` })),
     );
-    expect(fake.logins).toHaveLength(2);
+    expect(vault.fake.logins).toHaveLength(2);
   });
 
   it('reports VaultForbidden when the read is refused again after a fresh login', async () => {
-    fake.forbiddenReads.add('app-read secret/app/config');
+    vault.fake.forbiddenReads.add('app-read secret/app/config');
     const h = setup();
     const err = await rejection(h.reader.readKv({ identity: h.id(), mount: 'secret', path: 'app/config' }));
     expect(err).toMatchObject({ reason: 'VaultForbidden', status: 403 });
     expect(err.message).toContain('secret/app/config');
     expect(err.message).toContain('role app-read');
     expect(err.message).toContain("check the role's policy");
-    expect(fake.logins).toHaveLength(2);
-    expect(fake.reads).toHaveLength(2);
+    expect(vault.fake.logins).toHaveLength(2);
+    expect(vault.fake.reads).toHaveLength(2);
   });
 
   it('logs in again once the token nears the end of its TTL', async () => {
-    fake.ttlSeconds = 60; // used for 30 s (60 s minus 30 s), see tokenCacheMs
+    vault.fake.ttlSeconds = 60; // used for 30 s (60 s minus 30 s), see tokenCacheMs
     const h = setup({ config: { readCacheTtlMs: 0 } });
     const read = () => h.reader.readKv({ identity: h.id(), mount: 'secret', path: 'app/config' });
     await read();
     h.clock.advance(29_000);
     await read();
-    expect(fake.logins).toHaveLength(1);
+    expect(vault.fake.logins).toHaveLength(1);
     h.clock.advance(2_000);
     await read();
-    expect(fake.logins).toHaveLength(2);
-    expect(fake.reads.map((r) => r.token)).toEqual([fake.issuedToken(1), fake.issuedToken(1), fake.issuedToken(2)]);
+    expect(vault.fake.logins).toHaveLength(2);
+    expect(vault.fake.reads.map((r) => r.token)).toEqual([
+      vault.fake.issuedToken(1),
+      vault.fake.issuedToken(1),
+      vault.fake.issuedToken(2),
+    ]);
   });
 
   it('keeps a non-expiring (TTL 0) token for a bounded time only', async () => {
-    fake.ttlSeconds = 0;
+    vault.fake.ttlSeconds = 0;
     const h = setup({ config: { readCacheTtlMs: 0 } });
     const read = () => h.reader.readKv({ identity: h.id(), mount: 'secret', path: 'app/config' });
     await read();
     h.clock.advance(59 * 60_000);
     await read();
-    expect(fake.logins).toHaveLength(1);
+    expect(vault.fake.logins).toHaveLength(1);
     h.clock.advance(2 * 60_000);
     await read();
-    expect(fake.logins).toHaveLength(2);
+    expect(vault.fake.logins).toHaveLength(2);
   });
 
   it("re-reads the controller's token file at each login", async () => {
@@ -128,9 +122,9 @@ describe('Kubernetes-auth login and token cache', () => {
       const id = h.id({ serviceAccount: 'controller', role: 'controller-role' });
       await h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' });
       writeFileSync(tokenPath, 'controller-jwt-two\n');
-      fake.revokeAll();
+      vault.fake.revokeAll();
       await h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' });
-      expect(fake.logins.map((l) => l.jwt)).toEqual(['controller-jwt-one', 'controller-jwt-two']);
+      expect(vault.fake.logins.map((l) => l.jwt)).toEqual(['controller-jwt-one', 'controller-jwt-two']);
       expect(h.tokens.calls).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true });
@@ -144,7 +138,7 @@ describe('Kubernetes-auth login and token cache', () => {
     );
     expect(err).toMatchObject({ reason: 'ServiceAccountTokenFailed' });
     expect(err.message).toContain('/nonexistent/token');
-    expect(fake.logins).toHaveLength(0);
+    expect(vault.fake.logins).toHaveLength(0);
   });
 });
 
@@ -155,21 +149,21 @@ describe('connection settings', () => {
     const h = setup();
     await h.reader.readKv({ identity: h.id({ vaultNamespace: 'team-a/ns' }), mount: 'secret', path: 'app/config' });
     await h.reader.readKv({ identity: h.id(), mount: 'secret', path: 'app/config' });
-    const seen = fake.requests.map((r) => [r.method, r.headers['x-vault-namespace']]);
+    const seen = vault.fake.requests.map((r) => [r.method, r.headers['x-vault-namespace']]);
     expect(seen).toEqual([
       ['POST', 'team-a/ns'],
       ['GET', 'team-a/ns'],
       ['POST', undefined],
       ['GET', undefined],
     ]);
-    expect(fake.requests.filter((r) => r.method === 'POST').map((r) => r.headers['x-vault-token'])).toEqual([
+    expect(vault.fake.requests.filter((r) => r.method === 'POST').map((r) => r.headers['x-vault-token'])).toEqual([
       undefined,
       undefined,
     ]);
   });
 
   it('times out a slow Vault as VaultUnavailable', async () => {
-    fake.delayMs = 500;
+    vault.fake.delayMs = 500;
     const h = setup({ config: { requestTimeoutMs: 100 } });
     const err = await rejection(h.reader.readKv({ identity: h.id(), mount: 'secret', path: 'app/config' }));
     expect(err).toMatchObject({ reason: 'VaultUnavailable' });
