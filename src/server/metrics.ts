@@ -140,7 +140,6 @@ export function createMetrics(source: ReadyCounter | undefined, opts: { defaultM
     registers,
   });
 
-
   return {
     registry,
     observeSync(outcome: SyncOutcome, seconds: number) {
