@@ -7,6 +7,7 @@ const USAGE = `Usage: vaultsync <command> [options]
 Commands:
   run        Run the controller (vaultsync run --help for its options)
   trigger    Ask a running controller to refresh Vault paths now (vaultsync trigger --help)
+  kms        Serve the Kubernetes KMS v2 API backed by Vault Transit (vaultsync kms --help)
   version    Print the version
 
 Keeps Kubernetes Secrets in step with HashiCorp Vault / OpenBao KV v2.
@@ -65,6 +66,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     case 'trigger': {
       const { runTrigger } = await import('./trigger/index.js');
       return runTrigger(rest, { stdout: io.stdout, stderr: io.stderr });
+    }
+    case 'kms': {
+      const { runKms } = await import('./kms/index.js');
+      return runKms(rest, { stdout: io.stdout, stderr: io.stderr });
     }
     default:
       io.stderr(`vaultsync: unknown command "${command}" (see vaultsync --help)\n`);
