@@ -1,6 +1,6 @@
 /** The `vaultsync` command. Returns the process exit code: 0 ok, 1 failure, 2 usage error. */
 import { readFileSync } from 'node:fs';
-import { ConfigError, parseConfig, runHelp } from './config.js';
+import { ConfigError, parseConfig, runHelp, type Config } from './config.js';
 
 const USAGE = `Usage: vaultsync <command> [options]
 
@@ -54,7 +54,6 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
         }
         throw err;
       }
-      const { runController } = await import('./main.js');
       try {
         return await runController(config);
       } catch (err) {
@@ -80,4 +79,25 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
+}
+
+/** Runs the controller until a signal or its own end: the `vaultsync run` command. */
+async function runController(config: Config): Promise<number> {
+  const { build } = await import('./main.js');
+  const app = await build(config);
+  const { log } = app;
+  const signalled = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  app.start();
+  await app.servers.main.listen({ host: config.listen.host, port: config.listen.port });
+  if (app.servers.webhook && config.webhook.listen) {
+    await app.servers.webhook.listen({ host: config.webhook.listen.host, port: config.webhook.listen.port });
+  }
+  log.info({ listen: `${config.listen.host}:${config.listen.port}`, vault: config.vault.address }, 'vaultsync running');
+  const why = await Promise.race([signalled, app.ended]);
+  log.info({ why }, 'shutting down');
+  await app.stop();
+  return why === 'fatal' || why === 'lost' ? 1 : 0;
 }

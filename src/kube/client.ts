@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { OutgoingHttpHeaders } from 'node:http';
 import type https from 'node:https';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type User } from '@kubernetes/client-node';
-import type { Logger } from '../sync/types.js';
+import type { Logger } from '../core/types.js';
 
 /** The KubeConfig and the typed API clients built from it; created once in main.ts. */
 export interface Kube {

@@ -3,7 +3,8 @@ import { PatchStrategy, type CoreV1Api, type CoreV1Event } from '@kubernetes/cli
 import { LRUCache } from 'lru-cache';
 import PQueue from 'p-queue';
 import type { SecretSync } from '../api/index.js';
-import type { EventRecorder, EventType, Logger } from '../sync/types.js';
+import type { EventRecorder, EventType } from '../controller/types.js';
+import type { Logger } from '../core/types.js';
 import { apiErrorDetail, apiStatus, callOptions } from './request.js';
 
 export const REPORTING_COMPONENT = 'vaultsync';

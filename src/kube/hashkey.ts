@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { CoreV1Api } from '@kubernetes/client-node';
-import type { Logger } from '../sync/types.js';
+import type { Logger } from '../core/types.js';
 import { apiStatus, callOptions, kubeError } from './request.js';
 
 /** The data key of the hash-key Secret. */

@@ -1,5 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from '../sync/types.js';
+import type { Logger } from '../core/types.js';
 import { DEFAULT_TIMING, Reflector, type ReflectorTiming, type ResourceSource } from './reflector.js';
 import { Store, type ChangeKind, type KubeObject } from './store.js';
 

@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
-import type { Clock, Logger } from '../sync/types.js';
+import type { Clock, Logger } from '../core/types.js';
 import { apiErrorDetail, apiStatus, callOptions } from './request.js';
 
 /** The three calls the elector makes (get, create, update on leases). */

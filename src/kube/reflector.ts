@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from '../sync/types.js';
+import type { Logger } from '../core/types.js';
 import { apiErrorDetail, apiStatus } from './request.js';
 import type { KubeObject, Store } from './store.js';
 

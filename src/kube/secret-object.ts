@@ -1,6 +1,6 @@
 import type { V1Secret } from '@kubernetes/client-node';
-import type { OwnerReference, SecretObject } from '../sync/types.js';
-import { asRecord } from './json.js';
+import type { OwnerReference, SecretObject } from '../controller/types.js';
+import { asRecord } from '../core/json.js';
 
 /**
  * The narrow SecretObject from either a raw JSON Secret (watch events) or client-node's

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SyncError } from '../errors.js';
-import type { SecretObject } from '../sync/types.js';
+import type { SecretObject } from '../controller/types.js';
 import { kubeClients } from './client.js';
 import { WriteLimiter } from './limiter.js';
 import type { ReflectorTiming } from './reflector.js';

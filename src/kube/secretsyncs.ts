@@ -1,8 +1,9 @@
 import type { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, validateSecretSync, type SecretSync } from '../api/index.js';
-import type { Logger, SecretSyncLister } from '../sync/types.js';
+import type { Logger } from '../core/types.js';
+import type { SecretSyncLister } from '../controller/types.js';
 import { Informer } from './informer.js';
-import { asRecord } from './json.js';
+import { asRecord } from '../core/json.js';
 import type { ListPage, ReflectorTiming, ResourceSource } from './reflector.js';
 import { callOptions } from './request.js';
 

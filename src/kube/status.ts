@@ -1,6 +1,6 @@
 import { PatchStrategy, type CustomObjectsApi } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type SecretSync, type SecretSyncStatus } from '../api/index.js';
-import type { StatusWriter } from '../sync/types.js';
+import type { StatusWriter } from '../controller/types.js';
 import type { WriteLimiter } from './limiter.js';
 import { apiStatus, callOptions, kubeError } from './request.js';
 import { toSecretSync } from './secretsyncs.js';

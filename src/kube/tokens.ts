@@ -1,6 +1,6 @@
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { SyncError } from '../errors.js';
-import type { ServiceAccountTokenSource } from '../sync/types.js';
+import type { ServiceAccountTokenSource } from '../vault/types.js';
 import { apiErrorDetail, apiStatus, callOptions } from './request.js';
 
 /** The API server refuses TokenRequests that expire sooner than this. */

@@ -1,4 +1,4 @@
-import type { Clock } from '../sync/types.js';
+import type { Clock } from '../core/types.js';
 
 /**
  * Time and timers for the scheduler, injected so tests can drive them (vitest fake timers

@@ -1,15 +1,15 @@
 export { Priority, PRIORITIES, priorityRank, higherPriority } from './priority.js';
 export { systemClock, type SchedulerClock } from './clock.js';
-export { jitteredInterval, REFRESH_JITTER_FRACTION } from './jitter.js';
 export { ExponentialBackoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-export { WorkQueue, type WorkQueueOptions, type QueueStats } from './workqueue.js';
+export { WorkQueue, type WorkQueueOptions, type QueueStats, type Request, type AddOptions } from './workqueue.js';
 export {
-  Controller,
-  type ControllerDeps,
-  type ControllerHealth,
-  type ControllerMetrics,
+  Runner,
+  type RunnerDeps,
+  type RunnerHealth,
+  type ErrorClass,
   type ReconcileFn,
-  type ReconcileOutcome,
   type ReconcileResult,
   type WorkerHealth,
-} from './controller.js';
+} from './runner.js';
+export { type Dependency } from './outage.js';
+export { MIN_GAP_FRACTION, phaseMs, refreshDelayMs, readMaxAgeMs, startupDelayMs } from './timing.js';

@@ -1,28 +1,7 @@
-import { isSyncError } from '../errors.js';
-import type { Key } from '../sync/types.js';
+import type { Key } from '../core/types.js';
 
-/** What a sync depends on that can be down for everyone at once. */
-export type Dependency = 'vault' | 'kubernetes';
-
-/**
- * The dependency whose unavailability made a sync fail, if that is why: Vault unreachable or
- * answering 5xx/429 (VaultUnavailable), or the API server not answering or answering 5xx/429 — or
- * 403, which a restarting API server answers until its RBAC caches are filled (a lasting 403 only
- * costs an extra retry when the API server comes back from an outage). Anything else (a conflict,
- * a refused object, bad data) is the SecretSync's own problem.
- */
-export function unavailableDependency(err: unknown): Dependency | undefined {
-  if (!isSyncError(err) || err.terminal) return undefined;
-  if (err.reason === 'VaultUnavailable') return 'vault';
-  const status = err.status;
-  if (
-    err.reason === 'KubernetesApiError' &&
-    (status === undefined || status === 403 || status === 429 || status >= 500)
-  ) {
-    return 'kubernetes';
-  }
-  return undefined;
-}
+/** What many keys depend on and can be down for all of them at once: a name chosen by the classifier. */
+export type Dependency = string;
 
 /**
  * Keys that failed because a dependency was down wait for their backoff, which after a long outage
@@ -38,9 +17,8 @@ export class OutageWaits {
   readonly #parked = new Map<Key, Dependency>();
   readonly #released = new Set<Key>();
 
-  /** Records a failed attempt of `key`. */
-  failed(key: Key, err: unknown): void {
-    const dependency = unavailableDependency(err);
+  /** Records a failed attempt of `key`, and the dependency that was down if that is why. */
+  failed(key: Key, dependency: Dependency | undefined): void {
     const wasReleased = this.#released.delete(key);
     if (dependency !== undefined && !wasReleased) this.#parked.set(key, dependency);
     else this.#parked.delete(key);

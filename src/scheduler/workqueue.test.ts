@@ -7,7 +7,7 @@ import { WorkQueue } from './workqueue.js';
 async function drain(q: WorkQueue): Promise<string[]> {
   const out: string[] = [];
   while (q.len() > 0) {
-    const key = await q.get();
+    const key = (await q.get())?.key;
     if (key === undefined) break;
     out.push(key);
     q.done(key);
@@ -63,18 +63,18 @@ describe('WorkQueue', () => {
     it('does not hand out a key being processed, and re-queues it exactly once at done', async () => {
       const q = new WorkQueue();
       q.add('a', Priority.New);
-      expect(await q.get()).toBe('a');
+      expect((await q.get())?.key).toBe('a');
       q.add('a', Priority.New);
       q.add('a', Priority.New);
       q.add('a', Priority.Push);
       q.add('b', Priority.New);
       expect(q.len()).toBe(1);
-      expect(await q.get()).toBe('b');
+      expect((await q.get())?.key).toBe('b');
       q.done('b');
       expect(q.len()).toBe(0);
       q.done('a');
       expect(q.len()).toBe(1);
-      expect(await q.get()).toBe('a');
+      expect((await q.get())?.key).toBe('a');
       q.done('a');
       expect(q.len()).toBe(0);
       expect(q.stats()).toMatchObject({ processing: 0, dirty: 0 });
@@ -132,7 +132,7 @@ describe('WorkQueue', () => {
     it('makes a getter wait until a key is added', async () => {
       const q = new WorkQueue();
       let got: string | undefined = 'pending';
-      const p = q.get().then((k) => (got = k));
+      const p = q.get().then((r) => (got = r?.key));
       await Promise.resolve();
       expect(got).toBe('pending');
       q.add('a', Priority.New);
@@ -148,7 +148,7 @@ describe('WorkQueue', () => {
       q.add('b', Priority.Push);
       q.add('a', Priority.Push);
       q.add('c', Priority.New);
-      expect(await Promise.all(gets)).toEqual(['a', 'b', 'c']);
+      expect((await Promise.all(gets)).map((r) => r?.key)).toEqual(['a', 'b', 'c']);
     });
 
     it('wakes every waiting getter on shutDown with undefined, and then ignores adds', async () => {
@@ -188,7 +188,7 @@ describe('WorkQueue', () => {
       expect(await aborted).toBeUndefined();
       q.add('a', Priority.New);
       expect(q.len()).toBe(1);
-      expect(await q.get()).toBe('a');
+      expect((await q.get())?.key).toBe('a');
       expect(await q.get(AbortSignal.abort())).toBeUndefined();
     });
 
@@ -225,7 +225,7 @@ describe('WorkQueue', () => {
       const got = q.get();
       q.addAfter('a', 500, Priority.New);
       await vi.advanceTimersByTimeAsync(500);
-      expect(await got).toBe('a');
+      expect((await got)?.key).toBe('a');
     });
 
     it('uses one timer for 1,000 delayed keys and releases them in due order', async () => {
@@ -332,7 +332,7 @@ describe('WorkQueue', () => {
       }
       expect(q.stats()).toMatchObject({ delayed: 100, backoff: 100 });
       for (let i = 0; i < 100; i++) {
-        const key = await q.get();
+        const key = (await q.get())?.key;
         q.add(key!, Priority.Periodic);
         q.forget(key!);
         q.done(key!);
@@ -354,6 +354,39 @@ describe('WorkQueue', () => {
         backoff: 0,
       });
       expect(vi.getTimerCount()).toBe(0);
+    });
+  });
+
+  describe('fresh requests', () => {
+    it('hands out a pushed key as fresh once, and a later add of it as not fresh', async () => {
+      const q = new WorkQueue();
+      q.add('a', Priority.Push, { fresh: true });
+      q.add('a', Priority.Periodic);
+      expect(q.pendingFresh('a')).toBe(true);
+      expect(await q.get()).toEqual({ key: 'a', priority: Priority.Push, fresh: true });
+      expect(q.pendingFresh('a')).toBe(false);
+      q.done('a');
+      q.add('a', Priority.Periodic);
+      expect(await q.get()).toEqual({ key: 'a', priority: Priority.Periodic, fresh: false });
+    });
+
+    it('keeps a push that arrives while the key is processed for the next run', async () => {
+      const q = new WorkQueue();
+      q.add('a', Priority.New);
+      expect((await q.get())?.fresh).toBe(false);
+      q.add('a', Priority.Push, { fresh: true });
+      q.done('a');
+      expect(await q.get()).toEqual({ key: 'a', priority: Priority.Push, fresh: true });
+    });
+
+    it('keeps a retried fresh request fresh through its backoff', async () => {
+      const q = new WorkQueue();
+      q.add('a', Priority.Push, { fresh: true });
+      const first = await q.get();
+      q.addRateLimited('a', Priority.Periodic, { fresh: first?.fresh ?? false });
+      q.done('a');
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(await q.get()).toMatchObject({ key: 'a', fresh: true });
     });
   });
 });

@@ -10,6 +10,22 @@ export interface WorkQueueOptions<K> {
   onDequeue?: (key: K, waitedMs: number, priority: Priority) => void;
 }
 
+/**
+ * What a worker is handed: the key, the priority it was queued at, and whether it must bypass shared
+ * caches (a push asked for a fresh read). The request carries this, so no side map has to remember
+ * why a key was queued.
+ */
+export interface Request<K = string> {
+  key: K;
+  priority: Priority;
+  fresh: boolean;
+}
+
+export interface AddOptions {
+  /** The next hand-out of the key is a fresh request. The mark stays until then, whatever else is queued. */
+  fresh?: boolean;
+}
+
 export interface QueueStats {
   /** Ready keys by priority (not processing, not delayed). */
   depth: Record<Priority, number>;
@@ -27,7 +43,7 @@ interface Dirty {
 }
 
 interface Waiter<K> {
-  deliver(key: K | undefined): void;
+  deliver(request: Request<K> | undefined): void;
 }
 
 /**
@@ -59,6 +75,9 @@ export class WorkQueue<K = string> {
   readonly #processing = new Set<K>();
   readonly #dirty = new Map<K, Dirty>();
   readonly #waiters = new Set<Waiter<K>>();
+  /** Keys whose next hand-out is fresh. Cleared when handed out, not when done: a push that comes
+   *  while the key is being processed must be served by another, fresh run. */
+  readonly #fresh = new Set<K>();
   #shuttingDown = false;
 
   constructor(options: WorkQueueOptions<K> = {}) {
@@ -71,19 +90,21 @@ export class WorkQueue<K = string> {
   }
 
   /** Queues `key` now, or raises its priority if it is already queued. */
-  add(key: K, priority: Priority): void {
+  add(key: K, priority: Priority, options: AddOptions = {}): void {
     if (this.#shuttingDown) return;
+    if (options.fresh === true) this.#fresh.add(key);
     this.#delayed.cancel(key);
     this.#enqueue(key, priority, this.#clock.now());
   }
 
   /** Queues `key` after `delayMs` through the single delay timer; `delayMs <= 0` is `add`. */
-  addAfter(key: K, delayMs: number, priority: Priority): void {
+  addAfter(key: K, delayMs: number, priority: Priority, options: AddOptions = {}): void {
     if (this.#shuttingDown) return;
     if (!(delayMs > 0)) {
-      this.add(key, priority);
+      this.add(key, priority, options);
       return;
     }
+    if (options.fresh === true) this.#fresh.add(key);
     this.#delayed.add(key, this.#clock.now() + delayMs, priority);
   }
 
@@ -92,10 +113,10 @@ export class WorkQueue<K = string> {
    * to Periodic so a burst of failing keys cannot starve pushes and new specs.
    * Returns the delay chosen, or undefined after shutdown.
    */
-  addRateLimited(key: K, priority: Priority = Priority.Periodic): number | undefined {
+  addRateLimited(key: K, priority: Priority = Priority.Periodic, options: AddOptions = {}): number | undefined {
     if (this.#shuttingDown) return undefined;
     const delayMs = this.#backoff.next(key);
-    this.addAfter(key, delayMs, priority);
+    this.addAfter(key, delayMs, priority, options);
     return delayMs;
   }
 
@@ -104,19 +125,24 @@ export class WorkQueue<K = string> {
     this.#backoff.forget(key);
   }
 
+  /** Whether `key` waits for a fresh hand-out (pushed, and its run has not started yet). */
+  pendingFresh(key: K): boolean {
+    return this.#fresh.has(key);
+  }
+
   /** Consecutive failures recorded by addRateLimited since the last forget. */
   retries(key: K): number {
     return this.#backoff.retries(key);
   }
 
   /**
-   * The next key, by priority then FIFO; waits while the queue is empty. Resolves undefined
-   * after shutDown or when `signal` aborts. The caller must call `done(key)` afterwards.
+   * The next request, by priority then FIFO; waits while the queue is empty. Resolves undefined
+   * after shutDown or when `signal` aborts. The caller must call `done(request.key)` afterwards.
    */
-  get(signal?: AbortSignal): Promise<K | undefined> {
+  get(signal?: AbortSignal): Promise<Request<K> | undefined> {
     if (this.#shuttingDown || signal?.aborted === true) return Promise.resolve(undefined);
-    const key = this.#take();
-    if (key !== undefined) return Promise.resolve(key);
+    const request = this.#take();
+    if (request !== undefined) return Promise.resolve(request);
     return new Promise((resolve) => {
       const onAbort = (): void => {
         this.#waiters.delete(waiter);
@@ -151,6 +177,7 @@ export class WorkQueue<K = string> {
     this.#delayed.clear();
     for (const p of PRIORITIES) this.#ready[p].clear();
     this.#dirty.clear();
+    this.#fresh.clear();
     this.#backoff.clear();
     const waiters = [...this.#waiters];
     this.#waiters.clear();
@@ -212,7 +239,7 @@ export class WorkQueue<K = string> {
   }
 
   /** Removes the next ready key and marks it processing. */
-  #take(): K | undefined {
+  #take(): Request<K> | undefined {
     for (const priority of PRIORITIES) {
       const queue = this.#ready[priority];
       const first = queue.entries().next();
@@ -221,7 +248,7 @@ export class WorkQueue<K = string> {
       queue.delete(key);
       this.#processing.add(key);
       this.#onDequeue?.(key, this.#clock.now() - since, priority);
-      return key;
+      return { key, priority, fresh: this.#fresh.delete(key) };
     }
     return undefined;
   }
@@ -229,10 +256,10 @@ export class WorkQueue<K = string> {
   /** Hands ready keys to waiting getters. */
   #dispatch(): void {
     for (const waiter of this.#waiters) {
-      const key = this.#take();
-      if (key === undefined) return;
+      const request = this.#take();
+      if (request === undefined) return;
       this.#waiters.delete(waiter);
-      waiter.deliver(key);
+      waiter.deliver(request);
     }
   }
 }

@@ -9,7 +9,7 @@
  */
 import { readdir as fsReaddir, readFile as fsReadFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Clock, Logger } from '../sync/types.js';
+import type { Clock, Logger } from '../core/types.js';
 
 export const MIN_KEY_LENGTH = 16;
 export const DEFAULT_KEY_RELOAD_MS = 2_000;

@@ -3,7 +3,8 @@
  * Names and help texts live here only; docs/metrics.md is generated from this registry.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { splitKey, type Key, type SyncMetrics, type SyncOutcome } from '../sync/types.js';
+import { splitKey, type Key } from '../core/types.js';
+import { type SyncMetrics, type SyncOutcome } from '../controller/types.js';
 import type { VaultCache, VaultMetrics, VaultOperation, LoginResult } from '../vault/metrics.js';
 
 export interface QueueMetrics {

@@ -2,7 +2,7 @@
  * Which SecretSyncs read which Vault KV path, kept up to date from the SecretSync informer's
  * add/update/delete callbacks, so the webhook can turn "secret/myapp/config changed" into keys.
  */
-import type { Key } from '../sync/types.js';
+import type { Key } from '../core/types.js';
 
 export interface PathLookup {
   /** SecretSyncs reading `<mount>/<path>` as a caller writes it (see PathIndex.lookup). */

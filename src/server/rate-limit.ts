@@ -3,7 +3,7 @@
  * most `perMinute`. Clients are remembered up to `maxClients` (least recently seen forgotten first;
  * a forgotten client starts again with a full bucket, which is no more than a new client gets).
  */
-import type { Clock } from '../sync/types.js';
+import type { Clock } from '../core/types.js';
 
 export interface RateLimiterOptions {
   perMinute: number;

@@ -2,7 +2,7 @@
  * What a refresh request names, from the signed JSON body or (GitHub webhooks, whose body is
  * GitHub's own payload) from the query string. Messages say what is wrong without echoing input.
  */
-import type { Key } from '../sync/types.js';
+import type { Key } from '../core/types.js';
 
 export const MAX_TARGETS = 100;
 export const MAX_TARGET_LENGTH = 512;

@@ -2,8 +2,8 @@
  * From the targets of an authenticated refresh request to queued SecretSyncs, within what the
  * caller's key may refresh. Knows nothing of HTTP.
  */
-import type { Clock, Key } from '../sync/types.js';
-import { splitKey } from '../sync/types.js';
+import type { Clock, Key } from '../core/types.js';
+import { splitKey } from '../core/types.js';
 import type { PathLookup } from './path-index.js';
 import type { RefreshTargets } from './refresh-request.js';
 

@@ -3,7 +3,7 @@
  * All entries live equally long, so insertion order is expiry order and pruning only looks at
  * the front. At most `max` ids are kept; beyond that the oldest are forgotten early.
  */
-import type { Clock } from '../sync/types.js';
+import type { Clock } from '../core/types.js';
 
 export class ReplayGuard {
   readonly #ttlMs: number;

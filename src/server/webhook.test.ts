@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { recordingLogger } from '../kube/testing/logger.js';
-import type { Key } from '../sync/types.js';
+import type { Key } from '../core/types.js';
 import { createMetrics } from './metrics.js';
 import { PathIndex } from './path-index.js';
 import type { RefreshTarget } from './refresh.js';

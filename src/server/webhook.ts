@@ -8,7 +8,7 @@
  * limit (429), shape (400) and scope (403) after. Nothing is queued unless every check passes.
  */
 import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
-import type { Clock, Logger } from '../sync/types.js';
+import type { Clock, Logger } from '../core/types.js';
 import { authenticate } from './auth.js';
 import { WebhookKeys, type KeyProvider } from './keys.js';
 import type { WebhookMetrics, WebhookOutcome } from './metrics.js';

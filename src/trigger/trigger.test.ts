@@ -13,7 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../cli.js';
 import { recordingLogger } from '../kube/testing/logger.js';
 import { buildWebhookServer, createMetrics, createWebhook, PathIndex } from '../server/index.js';
-import type { Key } from '../sync/types.js';
+import type { Key } from '../core/types.js';
 import { runTrigger } from './trigger.js';
 
 const KEY = 'canary-webhook-key-7f3a9c1e5b';

@@ -1,5 +1,5 @@
 import { SyncError } from '../errors.js';
-import type { VaultIdentity } from '../sync/types.js';
+import type { VaultIdentity } from './types.js';
 import type { VaultHttpResponse, VaultTransportError } from './connection.js';
 import { describeServiceAccount } from './identity.js';
 

@@ -1,7 +1,8 @@
 import { LRUCache } from 'lru-cache';
-import type { Clock, KvReadRequest, KvSecret, VaultReader } from '../sync/types.js';
+import type { Clock } from '../core/types.js';
+import type { KvReadRequest, KvSecret, VaultReader } from './types.js';
 import { SharedFlight } from './flight.js';
-import { identityKey } from './identity.js';
+import { identityKey, readGroupKey } from './identity.js';
 import type { VaultMetrics } from './metrics.js';
 
 export interface CoalescingReaderDeps {
@@ -49,7 +50,7 @@ export class CoalescingReader implements VaultReader {
 
   async readKv(req: KvReadRequest, signal?: AbortSignal): Promise<KvSecret> {
     const idKey = identityKey(req.identity);
-    const key = JSON.stringify([idKey, req.mount, req.path, req.version ?? null]);
+    const key = readGroupKey(req.identity, req);
     if (req.fresh !== true && this.#cache !== undefined) {
       const hit = this.#cache.get(key);
       const maxAge = req.maxAgeMs ?? this.#deps.cacheTtlMs;

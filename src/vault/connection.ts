@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { LRUCache } from 'lru-cache';
 import NodeVault from 'node-vault';
-import type { VaultIdentity } from '../sync/types.js';
+import type { VaultIdentity } from './types.js';
 import { connectionKey } from './identity.js';
 import { waitFor } from './flight.js';
 

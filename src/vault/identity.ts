@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { VaultIdentity } from '../sync/types.js';
+import type { VaultIdentity } from './types.js';
 
 /**
  * A CA bundle is public, so a digest of it may appear in keys and logs; it keeps keys short.
@@ -34,6 +34,17 @@ export function identityKey(identity: VaultIdentity): string {
     sa === 'controller' ? ['controller'] : [sa.namespace, sa.name],
     [...identity.audiences].sort(),
   ]);
+}
+
+/**
+ * The one key of a shared read and of a refresh phase group: the identity and what it reads.
+ * The coalescing reader shares results only under it; the refresh timing aligns its readers.
+ */
+export function readGroupKey(
+  identity: VaultIdentity,
+  target: { mount: string; path: string; version?: number },
+): string {
+  return JSON.stringify([identityKey(identity), target.mount, target.path, target.version ?? null]);
 }
 
 export function describeServiceAccount(identity: VaultIdentity): string {

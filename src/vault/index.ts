@@ -1,13 +1,15 @@
 import type { Config } from '../config.js';
 import { SyncError } from '../errors.js';
-import type { Clock, Logger, ServiceAccountTokenSource, VaultReader } from '../sync/types.js';
+import type { Clock, Logger } from '../core/types.js';
+import type { ServiceAccountTokenSource, VaultReader } from './types.js';
 import { CoalescingReader } from './coalesce.js';
 import { ConnectionPool } from './connection.js';
 import { VaultLimiter } from './limiter.js';
 import { noopVaultMetrics, type VaultMetrics } from './metrics.js';
 import { AuthenticatedReader } from './reader.js';
 
-export { identityKey } from './identity.js';
+export { identityKey, readGroupKey } from './identity.js';
+export type * from './types.js';
 export {
   createCountingVaultMetrics,
   noopVaultMetrics,

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeVault } from './fake-vault.js';
-import { identityKey } from './identity.js';
+import { identityKey, readGroupKey } from './identity.js';
 import { kvDataPath } from './kv.js';
 import { harness, makeIdentity, rejection, type Harness } from './testkit.js';
 import { NON_EXPIRING_TOKEN_CACHE_MS, tokenCacheMs } from './tokens.js';
@@ -60,6 +60,14 @@ describe('identityKey', () => {
   });
   it('does not contain the CA bundle itself', () => {
     expect(identityKey({ ...base, caBundle: '-----BEGIN CERTIFICATE-----MIIB' })).not.toContain('MIIB');
+  });
+  it('is the identity part of the read-group key, which also separates paths and versions', () => {
+    const g = readGroupKey(base, { mount: 'secret', path: 'p' });
+    expect(readGroupKey({ ...base, address: 'https://vault:8200/' }, { mount: 'secret', path: 'p' })).toBe(g);
+    expect(readGroupKey(base, { mount: 'secret', path: 'p', version: 3 })).not.toBe(g);
+    expect(readGroupKey(base, { mount: 'secret', path: 'q' })).not.toBe(g);
+    expect(readGroupKey({ ...base, caBundle: 'pem' }, { mount: 'secret', path: 'p' })).not.toBe(g);
+    expect((JSON.parse(g) as unknown[])[0]).toBe(identityKey(base));
   });
 });
 

@@ -1,5 +1,5 @@
 import { SyncError } from '../errors.js';
-import type { KvSecret } from '../sync/types.js';
+import type { KvSecret } from './types.js';
 import { badData, describeTarget, readFailure, type ReadTarget } from './classify.js';
 import type { VaultHttpResponse } from './connection.js';
 

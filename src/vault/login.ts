@@ -1,5 +1,5 @@
 import { isSyncError, SyncError } from '../errors.js';
-import type { ServiceAccountTokenSource, VaultIdentity } from '../sync/types.js';
+import type { ServiceAccountTokenSource, VaultIdentity } from './types.js';
 import { badData, loginFailure } from './classify.js';
 import type { VaultHttpResponse } from './connection.js';
 import { encodeSegments } from './kv.js';

@@ -1,5 +1,6 @@
 import { isSyncError } from '../errors.js';
-import type { Clock, KvReadRequest, KvSecret, Logger, VaultIdentity } from '../sync/types.js';
+import type { Clock, Logger } from '../core/types.js';
+import type { KvReadRequest, KvSecret, VaultIdentity } from './types.js';
 import { describeTarget, transportFailure } from './classify.js';
 import {
   VaultTransportError,

@@ -1,5 +1,6 @@
 /* Helpers for this folder's tests only. */
-import type { ServiceAccountTokenSource, VaultIdentity, Logger } from '../sync/types.js';
+import type { ServiceAccountTokenSource, VaultIdentity } from './types.js';
+import type { Logger } from '../core/types.js';
 import { afterEach, beforeEach } from 'vitest';
 import { FakeVault } from './fake-vault.js';
 import {

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
-import type { Clock, Logger, VaultIdentity } from '../sync/types.js';
+import type { Clock, Logger } from '../core/types.js';
+import type { VaultIdentity } from './types.js';
 import { SharedFlight } from './flight.js';
 import { identityLogFields } from './identity.js';
 import type { ScheduleOptions } from './limiter.js';

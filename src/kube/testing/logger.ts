@@ -1,4 +1,4 @@
-import type { Logger } from '../../sync/types.js';
+import type { Logger } from '../../core/types.js';
 
 export interface LogEntry {
   level: 'debug' | 'info' | 'warn' | 'error';

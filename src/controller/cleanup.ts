@@ -1,11 +1,5 @@
-import {
-  DELETION_POLICY_ANNOTATION,
-  splitKey,
-  type Key,
-  type Logger,
-  type ManagedSecretIndex,
-  type SecretStore,
-} from './types.js';
+import { DELETION_POLICY_ANNOTATION, type ManagedSecretIndex, type SecretStore } from './types.js';
+import { splitKey, type Key, type Logger } from '../core/types.js';
 
 /**
  * Deletes the managed Secrets owned by `key` whose recorded deletion policy is Delete, except `keep`

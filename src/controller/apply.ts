@@ -3,11 +3,11 @@ import { SyncError, isSyncError } from '../errors.js';
 import {
   HASH_ANNOTATION,
   OWNER_ANNOTATION,
-  type Key,
   type OwnerReference,
   type SecretObject,
   type SecretStore,
 } from './types.js';
+import { type Key } from '../core/types.js';
 
 /** What applySecret did. */
 export type WriteResult = 'created' | 'updated' | 'replaced' | 'unchanged';

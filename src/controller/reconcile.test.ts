@@ -1,6 +1,7 @@
+import { Priority, type Request } from '../scheduler/index.js';
 import { describe, expect, it } from 'vitest';
 import { SyncError } from '../errors.js';
-import { fakeDeps, decoded, secretSync, KEY, NS } from './fakes.js';
+import { fakeDeps, decoded, secretSync, KEY, NS } from './testing/fakes.js';
 import { reconcile } from './reconcile.js';
 import {
   DELETION_POLICY_ANNOTATION,
@@ -20,7 +21,14 @@ function setup(edit?: (s: SecretSync) => void, data: Record<string, unknown> = {
   return h;
 }
 
-const run = (h: Harness, key = KEY) => reconcile(key, h.deps, new AbortController().signal);
+const request = (key: string, over: Partial<Request> = {}): Request => ({
+  key,
+  priority: Priority.New,
+  fresh: false,
+  ...over,
+});
+const run = (h: Harness, key = KEY, over: Partial<Request> = {}) =>
+  reconcile(request(key, over), h.deps, new AbortController().signal);
 
 async function runFailing(h: Harness, key = KEY): Promise<SyncError> {
   const err: unknown = await run(h, key).then(
@@ -466,7 +474,7 @@ describe('reconcile: Vault failures', () => {
     h.vault.secrets.set('secret/myapp/config', new Error('aborted'));
     const ac = new AbortController();
     ac.abort();
-    await expect(reconcile(KEY, h.deps, ac.signal)).rejects.toBeInstanceOf(SyncError);
+    await expect(reconcile(request(KEY), h.deps, ac.signal)).rejects.toBeInstanceOf(SyncError);
     expect(h.syncs.statusWrites).toEqual([]);
     expect(h.events).toEqual([]);
   });
@@ -474,8 +482,8 @@ describe('reconcile: Vault failures', () => {
 
 describe('reconcile: identity', () => {
   it('uses serviceAccountName in the SecretSync’s own namespace with the controller defaults', async () => {
-    const h = setup(undefined, undefined, { isFresh: (k: string) => k === KEY });
-    await run(h);
+    const h = setup();
+    await run(h, KEY, { fresh: true, priority: Priority.Push });
     expect(h.vault.requests).toEqual([
       {
         identity: {
@@ -489,7 +497,7 @@ describe('reconcile: identity', () => {
         path: 'myapp/config',
         fresh: true,
         maxAgeMs: 30_000, // min(cache TTL 30s, interval 300s / 10)
-        priority: 0,
+        priority: 2, // a push overtakes new and periodic requests at Vault too
       },
     ]);
   });
@@ -524,7 +532,7 @@ describe('reconcile: identity', () => {
       version: 3,
       fresh: false,
       maxAgeMs: 30_000,
-      priority: 0,
+      priority: 1, // a new SecretSync's request
     });
   });
 
@@ -636,8 +644,7 @@ describe('reconcile: requeue', () => {
       if (interval !== undefined) s.spec.refresh.interval = interval;
     });
     const result = await run(h);
-    // Phase-aligned (src/sync/refresh.ts): between 0.1 and 1.1 intervals, used as it is.
-    expect(result.spread).toBe(true);
+    // Phase-aligned (src/scheduler/timing.ts): between 0.1 and 1.1 intervals, used as it is.
     expect(result.requeueAfterMs).toBeGreaterThanOrEqual(want * 0.1);
     expect(result.requeueAfterMs).toBeLessThanOrEqual(want * 1.1);
   });

@@ -4,21 +4,20 @@
  * resourceVersion, uid preconditions on delete, immutable Secrets refusing data changes, a cache
  * that holds only labelled Secrets, and a status writer whose result the lister then returns.
  */
-import type { SecretSync, SecretSyncStatus } from '../api/index.js';
-import { SyncError } from '../errors.js';
-import type { ReconcileDeps, ReconcileSettings } from './reconcile.js';
+import type { SecretSync, SecretSyncStatus } from '../../api/index.js';
+import { SyncError } from '../../errors.js';
+import { kvSource } from '../../sources/index.js';
+import type { ReconcileDeps, ReconcileSettings } from '../reconcile.js';
 import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   OWNER_ANNOTATION,
-  keyOf,
   type EventType,
-  type KvReadRequest,
-  type KvSecret,
-  type Logger,
   type SecretObject,
   type SyncOutcome,
-} from './types.js';
+} from '../types.js';
+import { keyOf, type Logger } from '../../core/types.js';
+import { type KvReadRequest, type KvSecret } from '../../vault/types.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 const id = (namespace: string, name: string) => `${namespace}/${name}`;
@@ -195,9 +194,7 @@ export function testSettings(overrides: Partial<ReconcileSettings> = {}): Reconc
     allowControllerIdentity: false,
     refresh: { defaultMs: 300_000, minMs: 30_000 },
     hashKey: HASH_KEY,
-    isFresh: () => false,
     readCacheTtlMs: 30_000,
-    vaultPriority: () => 0,
     ...overrides,
   };
 }
@@ -218,7 +215,7 @@ export function fakeDeps(settings: Partial<ReconcileSettings> = {}) {
   const deps: ReconcileDeps = {
     syncs,
     secrets: store,
-    vault,
+    sources: [kvSource(vault)],
     status: syncs,
     events: {
       record: (sync, type, reason, message) => {

@@ -1,6 +1,6 @@
 import type { SecretSync } from '../api/index.js';
 import { SyncError } from '../errors.js';
-import type { VaultIdentity } from './types.js';
+import type { VaultIdentity } from '../vault/types.js';
 
 /** The controller's Vault defaults and identity policy, from Config. */
 export interface IdentityDefaults {

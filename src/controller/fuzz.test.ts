@@ -1,3 +1,4 @@
+import { Priority } from '../scheduler/index.js';
 /**
  * Fuzzing reconcile(): thousands of seeded random (SecretSync spec × Vault answer × API-server
  * behaviour) combinations, run against the in-memory fakes, checking the invariants that must hold
@@ -15,9 +16,9 @@
 import { describe, expect, it } from 'vitest';
 import type { SecretSync } from '../api/index.js';
 import { SyncError, reasons } from '../errors.js';
-import { fakeDeps, secretSync, KEY, NS } from './fakes.js';
+import { fakeDeps, secretSync, KEY, NS } from './testing/fakes.js';
 import { reconcile } from './reconcile.js';
-import { renderValue } from './render.js';
+import { renderValue } from '../render/render.js';
 import { MANAGED_BY_LABEL, OWNER_ANNOTATION, VAULT_VERSION_ANNOTATION, type SecretObject } from './types.js';
 
 const SEED = 0x5eed_2026;
@@ -210,7 +211,7 @@ async function runOne(seed: number, iteration: number): Promise<Outcome> {
   for (let i = 0; i < runs; i++) {
     setVault();
     try {
-      await reconcile(KEY, h.deps, new AbortController().signal);
+      await reconcile({ key: KEY, priority: Priority.New, fresh: false }, h.deps, new AbortController().signal);
     } catch (err) {
       thrown.push(err);
       if (!(err instanceof SyncError)) problems.push(`threw a non-SyncError: ${reveal(err)}`);

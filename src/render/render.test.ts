@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SecretObject } from './types.js';
+import type { SecretObject } from '../controller/types.js';
 import {
   MAX_SECRET_BYTES,
   checkSecretSize,

@@ -1,20 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { MIN_GAP_FRACTION, phaseMs, readGroupKey, readMaxAgeMs, refreshDelayMs } from './refresh.js';
-import type { VaultIdentity } from './types.js';
+import { MIN_GAP_FRACTION, phaseMs, readMaxAgeMs, refreshDelayMs, startupDelayMs } from './timing.js';
 
-const id = (ns: string, name = 'app'): VaultIdentity => ({
-  address: 'http://vault:8200',
-  authMount: 'kubernetes',
-  role: 'r',
-  serviceAccount: { namespace: ns, name },
-  audiences: ['vault'],
-});
+/** Groups are opaque strings to the scheduler (the controller builds them with vault's readGroupKey). */
+const group = (identity: string, path: string) => JSON.stringify([identity, 'secret', path, null]);
 
 describe('phase-aligned refresh', () => {
   const I = 60_000;
 
   it('puts every reader of one group on the same instants', () => {
-    const g = readGroupKey(id('a'), 'secret', 'p', undefined);
+    const g = group('a', 'p');
     const slots = new Set<number>();
     for (const now of [0, 1_234, 17_000, 59_999, 123_456]) slots.add((now + refreshDelayMs(now, I, g)) % I);
     expect(slots.size).toBe(1);
@@ -22,7 +16,7 @@ describe('phase-aligned refresh', () => {
   });
 
   it('keeps the next refresh between 0.1 and 1.1 intervals away, and exactly one interval on schedule', () => {
-    const g = readGroupKey(id('a'), 'secret', 'p', undefined);
+    const g = group('a', 'p');
     for (let now = 0; now < 3 * I; now += 997) {
       const d = refreshDelayMs(now, I, g);
       expect(d).toBeGreaterThanOrEqual(I * MIN_GAP_FRACTION);
@@ -32,12 +26,9 @@ describe('phase-aligned refresh', () => {
     expect(refreshDelayMs(slot, I, g)).toBe(I);
   });
 
-  it('separates identities and paths, and spreads groups over the interval', () => {
-    expect(readGroupKey(id('a'), 'secret', 'p', undefined)).not.toBe(readGroupKey(id('b'), 'secret', 'p', undefined));
-    expect(readGroupKey(id('a'), 'secret', 'p', undefined)).not.toBe(readGroupKey(id('a'), 'secret', 'p', 3));
+  it('spreads groups uniformly over the interval', () => {
     const buckets = new Array<number>(10).fill(0);
-    for (let i = 0; i < 5_000; i++)
-      buckets[Math.floor(phaseMs(readGroupKey(id('a'), 'secret', `p${i}`, undefined), I) / (I / 10))]!++;
+    for (let i = 0; i < 5_000; i++) buckets[Math.floor(phaseMs(group('a', `p${i}`), I) / (I / 10))]!++;
     for (const b of buckets) {
       expect(b).toBeGreaterThan(400);
       expect(b).toBeLessThan(600);
@@ -47,5 +38,13 @@ describe('phase-aligned refresh', () => {
   it('accepts shared reads for a tenth of the interval, at most the cache TTL', () => {
     expect(readMaxAgeMs(60_000, 30_000)).toBe(6_000);
     expect(readMaxAgeMs(3_600_000, 30_000)).toBe(30_000);
+  });
+});
+
+describe('startup spread', () => {
+  it('spreads what was synced before over its interval, and does the rest now', () => {
+    expect(startupDelayMs(true, 60_000, () => 0.5)).toBe(30_000);
+    expect(startupDelayMs(true, 60_000, () => 0)).toBe(0);
+    expect(startupDelayMs(false, 60_000, () => 0.5)).toBe(0);
   });
 });

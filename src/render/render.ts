@@ -1,6 +1,6 @@
 import type { DataItem } from '../api/index.js';
 import { SyncError } from '../errors.js';
-import type { SecretObject } from './types.js';
+import type { SecretObject } from '../controller/types.js';
 
 /*
  * How Vault values become Secret values (kept in step with docs/rendering.md):

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { VaultIdentity } from './types.js';
 
 /**
+ * The one refresh-timing policy: startup spread, phase alignment and the shared-read window (retry
+ * backoff is the work queue's, scheduler/backoff.ts). It knows groups only as opaque strings.
+ *
  * Periodic refreshes are phase-aligned per read group — the SecretSyncs that read one
  * (identity, mount, path, version) with one interval all refresh at the same instants, so they
  * share one Vault read; and the groups' phases are spread uniformly over the interval by a hash,
@@ -13,30 +15,6 @@ import type { VaultIdentity } from './types.js';
  * 1.1 intervals after such a sync, and exactly every interval after that.
  */
 export const MIN_GAP_FRACTION = 0.1;
-
-/** What makes reads shareable: never shared across identities. */
-export function readGroupKey(
-  identity: VaultIdentity,
-  mount: string,
-  path: string,
-  version: number | undefined,
-): string {
-  const sa =
-    identity.serviceAccount === 'controller'
-      ? 'controller'
-      : `${identity.serviceAccount.namespace}/${identity.serviceAccount.name}`;
-  return JSON.stringify([
-    identity.address,
-    identity.vaultNamespace ?? '',
-    identity.authMount,
-    identity.role,
-    sa,
-    [...identity.audiences].sort(),
-    mount,
-    path,
-    version ?? null,
-  ]);
-}
 
 /** Where in [0, intervalMs) the group's refreshes fall. Not secret-bearing: identity and path only. */
 export function phaseMs(groupKey: string, intervalMs: number): number {
@@ -59,4 +37,13 @@ export function refreshDelayMs(nowMs: number, intervalMs: number, groupKey: stri
  */
 export function readMaxAgeMs(intervalMs: number, cacheTtlMs: number): number {
   return Math.min(cacheTtlMs, intervalMs * MIN_GAP_FRACTION);
+}
+
+/**
+ * When to first look at an object found by the initial list. One that was synced by an earlier run
+ * (Ready for its current generation) has its first refresh spread uniformly over its interval, so a
+ * restart neither re-reads everything at once nor lines all refreshes up. Anything else is due now.
+ */
+export function startupDelayMs(syncedBefore: boolean, intervalMs: number, rand: () => number): number {
+  return syncedBefore ? Math.floor(rand() * intervalMs) : 0;
 }

@@ -7,10 +7,10 @@ import {
   MANAGED_BY_VALUE,
   OWNER_ANNOTATION,
   VAULT_VERSION_ANNOTATION,
-  keyOf,
   type OwnerReference,
   type SecretObject,
-} from './types.js';
+} from '../controller/types.js';
+import { keyOf } from '../core/types.js';
 
 /** Name of the Secret a SecretSync writes: spec.target.name, else the SecretSync's own name. */
 export const targetName = (sync: SecretSync): string => sync.spec.target.name ?? sync.metadata.name;

@@ -1,48 +1,40 @@
-import { parseDuration, type SecretSync } from '../api/index.js';
+import type { SecretSync } from '../api/index.js';
 import type { Config } from '../config.js';
+import type { Logger, Clock } from '../core/types.js';
 import { SyncError, isSyncError, type Reason } from '../errors.js';
+import { checkSecretSize, desiredSecret, renderData, targetName } from '../render/index.js';
+import { Priority, readMaxAgeMs, refreshDelayMs, type ReconcileResult, type Request } from '../scheduler/index.js';
+import { selectSource, type Source } from '../sources/index.js';
+import { readGroupKey } from '../vault/index.js';
 import { applySecret, type WriteResult } from './apply.js';
+import { describeError } from './classify.js';
 import { deleteOwnedSecrets } from './cleanup.js';
-import { desiredSecret, targetName } from './desired.js';
 import { identityFor, type IdentityDefaults } from './identity.js';
-import { readGroupKey, readMaxAgeMs, refreshDelayMs } from './refresh.js';
-import { checkSecretSize, renderData } from './render.js';
+import { refreshIntervalMs, type RefreshSettings } from './interval.js';
 import { failureStatus, sameStatus, successStatus } from './status.js';
 import type {
-  Clock,
   EventRecorder,
-  Key,
-  Logger,
   ManagedSecretIndex,
   SecretStore,
   SecretSyncLister,
   StatusWriter,
   SyncMetrics,
-  VaultReader,
 } from './types.js';
 
-/** What reconcile needs from Config, plus the HMAC key and the push-refresh signal. */
+/** What reconcile needs from Config, plus the HMAC key. */
 export interface ReconcileSettings extends IdentityDefaults {
-  refresh: { defaultMs: number; minMs: number };
+  refresh: RefreshSettings;
   /** Key of the content HMAC (HASH_ANNOTATION). */
   hashKey: Buffer;
-  /**
-   * Whether this key's Vault read must bypass the read cache because a push (webhook) asked for it.
-   * The scheduler owns the flag: it sets it when the webhook enqueues the key and clears it once a
-   * reconcile of the key has returned without error. reconcile only asks, so a retry after a failed
-   * pushed sync still reads fresh.
-   */
-  isFresh(key: Key): boolean;
   /** Upper bound of how long a Vault read is shared (the reader's cache TTL). */
   readCacheTtlMs: number;
-  /** Priority of this key's Vault requests, higher first: pushed and new SecretSyncs before periodic ones. */
-  vaultPriority(key: Key): number;
 }
 
 export interface ReconcileDeps {
   syncs: SecretSyncLister;
   secrets: SecretStore & ManagedSecretIndex;
-  vault: VaultReader;
+  /** The kinds of secret source; a SecretSync's spec selects one (sources/). */
+  sources: readonly Source[];
   status: StatusWriter;
   events: EventRecorder;
   clock: Clock;
@@ -51,12 +43,11 @@ export interface ReconcileDeps {
   settings: ReconcileSettings;
 }
 
-export function reconcileSettings(
-  config: Config,
-  hashKey: Buffer,
-  isFresh: (key: Key) => boolean,
-  vaultPriority: (key: Key) => number = () => 0,
-): ReconcileSettings {
+/** Vault requests inherit the request's priority: pushed and new SecretSyncs overtake periodic
+ *  refreshes in the Vault rate limiter too, not only in the work queue. */
+const VAULT_PRIORITY: Record<Priority, number> = { [Priority.Push]: 2, [Priority.New]: 1, [Priority.Periodic]: 0 };
+
+export function reconcileSettings(config: Config, hashKey: Buffer): ReconcileSettings {
   const { address, caBundle, vaultNamespace, authMount } = config.vault;
   return {
     vault: { address, caBundle, vaultNamespace, authMount },
@@ -64,9 +55,7 @@ export function reconcileSettings(
     allowControllerIdentity: config.auth.allowControllerIdentity,
     refresh: { ...config.refresh },
     hashKey,
-    isFresh,
     readCacheTtlMs: config.vault.readCacheTtlMs,
-    vaultPriority,
   };
 }
 
@@ -78,12 +67,10 @@ interface Synced {
 }
 
 /** Makes the Secret of one SecretSync match Vault. Safe to call any number of times.
- *  Throws SyncError (retried with backoff unless `terminal`); returns when to look again. */
-export async function reconcile(
-  key: Key,
-  deps: ReconcileDeps,
-  signal: AbortSignal,
-): Promise<{ requeueAfterMs?: number; spread?: boolean }> {
+ *  Throws SyncError (retried with backoff unless `terminal`); returns when to look again.
+ *  A `fresh` request (a push) bypasses shared reads. */
+export async function reconcile(request: Request, deps: ReconcileDeps, signal: AbortSignal): Promise<ReconcileResult> {
+  const { key } = request;
   const log = deps.log.child({ secretsync: key });
   const sync = deps.syncs.get(key);
   if (sync === undefined || sync.metadata.deletionTimestamp !== undefined) {
@@ -98,7 +85,7 @@ export async function reconcile(
   const seconds = () => (deps.clock.now() - started) / 1000;
   let done: Synced;
   try {
-    done = await syncOnce(key, sync, deps, log, signal);
+    done = await syncOnce(request, sync, deps, log, signal);
   } catch (err) {
     const error = isSyncError(err) ? err : wrap('KubernetesApiError', 'syncing', err, log);
     // A cancelled run (shutdown, lost leadership) is not the SecretSync's failure: report nothing.
@@ -115,36 +102,39 @@ export async function reconcile(
   }
   deps.metrics.observeSync(done.write === 'unchanged' ? 'Unchanged' : 'Synced', seconds());
   deps.metrics.markFresh(key, Math.floor(deps.clock.now() / 1000));
-  return { requeueAfterMs: done.requeueAfterMs, spread: true };
+  return { requeueAfterMs: done.requeueAfterMs };
 }
 
 async function syncOnce(
-  key: Key,
+  request: Request,
   sync: SecretSync,
   deps: ReconcileDeps,
   log: Logger,
   signal: AbortSignal,
 ): Promise<Synced> {
+  const { key } = request;
   const { settings, secrets } = deps;
   const intervalMs = refreshIntervalMs(sync, settings.refresh);
   const identity = identityFor(sync, settings);
-  const { mount, path, version } = sync.spec.vault.kv;
-  const group = readGroupKey(identity, mount, path, version);
-  const kv = await guard('VaultUnavailable', `reading Vault secret ${mount}/${path}`, log, () =>
-    deps.vault.readKv(
+  const { source, target } = selectSource(deps.sources, sync);
+  const { mount, path } = target;
+  const read = await guard('VaultUnavailable', `reading Vault secret ${mount}/${path}`, log, () =>
+    source.read(
       {
+        sync,
         identity,
-        mount,
-        path,
-        version,
-        fresh: settings.isFresh(key),
+        target,
+        fresh: request.fresh,
         maxAgeMs: readMaxAgeMs(intervalMs, settings.readCacheTtlMs),
-        priority: settings.vaultPriority(key),
+        priority: VAULT_PRIORITY[request.priority],
       },
       signal,
     ),
   );
-  const requeueAfterMs = refreshDelayMs(deps.clock.now(), intervalMs, group);
+  // One key for the shared read and the refresh phase: readers of a group come at the same instants.
+  const periodic = refreshDelayMs(deps.clock.now(), intervalMs, readGroupKey(identity, target));
+  const requeueAfterMs = Math.min(periodic, read.refreshWithinMs ?? Infinity);
+  const kv = { data: read.data, version: read.version };
 
   const where = `${mount}/${path} version ${kv.version}`;
   const { desired, nonEnvVarKeys } = await guard('BadVaultData', `rendering Vault secret ${where}`, log, () => {
@@ -187,23 +177,6 @@ const WRITTEN: Record<Exclude<WriteResult, 'unchanged'>, string> = {
   replaced: 'Replaced (immutable: deleted and created again)',
 };
 
-function refreshIntervalMs(sync: SecretSync, refresh: ReconcileSettings['refresh']): number {
-  const text = sync.spec.refresh.interval;
-  if (text === undefined) return Math.max(refresh.defaultMs, refresh.minMs);
-  try {
-    return Math.max(parseDuration(text), refresh.minMs);
-  } catch (err) {
-    // The CRD admits only durations; this is a SecretSync that bypassed or predates that rule.
-    throw new SyncError(
-      'InvalidSpec',
-      `spec.refresh.interval ${JSON.stringify(text)} is not a duration such as 30s, 15m or 1h`,
-      {
-        cause: err,
-      },
-    );
-  }
-}
-
 /** Ready=False (when it changed) and a Warning event. A failed status write is logged, not raised:
  *  the sync's own error is what the queue must back off on. */
 async function reportFailure(
@@ -213,14 +186,17 @@ async function reportFailure(
   log: Logger,
   signal: AbortSignal,
 ): Promise<void> {
-  log.warn({ reason: error.reason, terminal: error.terminal, message: error.message }, 'sync failed');
+  // Logged once, by the runner that decides the retry.
   deps.events.record(sync, 'Warning', error.reason, error.message);
   const status = failureStatus(sync, error, deps.clock.now());
   if (sameStatus(status, sync.status)) return;
   try {
     await deps.status.patchStatus(sync, status, signal);
   } catch (err) {
-    log.warn({ reason: isSyncError(err) ? err.reason : undefined, ...describe(err) }, 'could not write failure status');
+    log.warn(
+      { reason: isSyncError(err) ? err.reason : undefined, ...describeError(err) },
+      'could not write failure status',
+    );
   }
 }
 
@@ -238,16 +214,6 @@ async function guard<T>(reason: Reason, doing: string, log: Logger, fn: () => Pr
 }
 
 function wrap(reason: Reason, doing: string, err: unknown, log: Logger): SyncError {
-  log.error({ doing, ...describe(err) }, 'unexpected error');
+  log.error({ doing, ...describeError(err) }, 'unexpected error');
   return new SyncError(reason, `unexpected error while ${doing}; details are in the controller log`, { cause: err });
-}
-
-/** The type and stack frames of an error, without its message (which may quote data). */
-function describe(err: unknown): { errorType: string; frames?: string[] } {
-  if (!(err instanceof Error)) return { errorType: typeof err };
-  const frames = (err.stack ?? '')
-    .split('\n')
-    .filter((line) => line.trimStart().startsWith('at '))
-    .map((line) => line.trim());
-  return { errorType: err.constructor.name, frames };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { SecretSync } from './api/index.js';
-import { initialDelayMs } from './startup.js';
+import type { SecretSync } from '../api/index.js';
+import { initialDelayMs } from './interval.js';
 
 const refresh = { defaultMs: 900_000, minMs: 30_000 };
 

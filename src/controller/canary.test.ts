@@ -1,8 +1,9 @@
+import { Priority } from '../scheduler/index.js';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { SecretSync } from '../api/index.js';
 import { SyncError } from '../errors.js';
-import { fakeDeps, secretSync, KEY, NS } from './fakes.js';
+import { fakeDeps, secretSync, KEY, NS } from './testing/fakes.js';
 import { reconcile } from './reconcile.js';
 import { MANAGED_BY_LABEL, OWNER_ANNOTATION } from './types.js';
 
@@ -72,9 +73,11 @@ describe('secret values never leak', () => {
     h.vault.put('secret/myapp/config', { password: CANARY }, 1);
     const errors: unknown[] = [];
     const run = () =>
-      reconcile(KEY, h.deps, new AbortController().signal).catch((e: unknown) => {
-        errors.push(e);
-      });
+      reconcile({ key: KEY, priority: Priority.New, fresh: false }, h.deps, new AbortController().signal).catch(
+        (e: unknown) => {
+          errors.push(e);
+        },
+      );
     await run();
     change(h);
     await run();

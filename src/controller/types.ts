@@ -1,57 +1,8 @@
 import type { SecretSync, SecretSyncStatus } from '../api/index.js';
 import type { Reason } from '../errors.js';
+import type { Key } from '../core/types.js';
 
 /** Narrow interfaces that reconcile() depends on. Unit tests hand it fakes; main.ts the real thing. */
-
-/** `namespace/name` of a SecretSync. */
-export type Key = string;
-
-export const keyOf = (o: { metadata: { namespace: string; name: string } }): Key =>
-  `${o.metadata.namespace}/${o.metadata.name}`;
-
-export function splitKey(key: Key): { namespace: string; name: string } {
-  const i = key.indexOf('/');
-  return { namespace: key.slice(0, i), name: key.slice(i + 1) };
-}
-
-/** Who logs into Vault. Tokens are cached per identity; reads are shared only within one. */
-export interface VaultIdentity {
-  address: string;
-  /** Vault Enterprise namespace (X-Vault-Namespace). */
-  vaultNamespace?: string;
-  /** PEM CA bundle for Vault's TLS; part of the identity because it selects the connection. */
-  caBundle?: string;
-  authMount: string;
-  role: string;
-  /** The ServiceAccount whose token is presented; `controller` is the controller's own projected token. */
-  serviceAccount: { namespace: string; name: string } | 'controller';
-  audiences: readonly string[];
-}
-
-export interface KvReadRequest {
-  identity: VaultIdentity;
-  mount: string;
-  path: string;
-  /** Pinned KV v2 version; absent reads the latest. */
-  version?: number;
-  /** Push refresh: skip the short-lived read cache (in-flight reads are still joined). */
-  fresh?: boolean;
-  /** Accept a shared (cached) result at most this old; absent: the reader's cache TTL. */
-  maxAgeMs?: number;
-  /** Rate-limit queue priority, higher first (push and new SecretSyncs ahead of periodic refreshes). Default 0. */
-  priority?: number;
-}
-
-export interface KvSecret {
-  data: Record<string, unknown>;
-  version: number;
-  createdTime?: string;
-}
-
-export interface VaultReader {
-  /** Throws SyncError with a Vault* or BadVaultData reason. */
-  readKv(req: KvReadRequest, signal?: AbortSignal): Promise<KvSecret>;
-}
 
 export interface OwnerReference {
   apiVersion: string;
@@ -108,16 +59,6 @@ export interface ManagedSecretIndex {
   listByOwner(key: Key): SecretObject[];
 }
 
-/** Short-lived ServiceAccount tokens (TokenRequest) for Kubernetes-auth logins. */
-export interface ServiceAccountTokenSource {
-  /** Throws SyncError('ServiceAccountTokenFailed', …) when the API server refuses. */
-  request(
-    sa: { namespace: string; name: string },
-    audiences: readonly string[],
-    signal?: AbortSignal,
-  ): Promise<{ token: string; expiresAt: number }>;
-}
-
 export interface SecretSyncLister {
   /** The current SecretSync from the informer cache, or undefined if it is gone. */
   get(key: Key): SecretSync | undefined;
@@ -133,18 +74,6 @@ export type EventType = 'Normal' | 'Warning';
 export interface EventRecorder {
   /** Records a Kubernetes Event on the SecretSync. Never throws; repeated events are aggregated. */
   record(sync: SecretSync, type: EventType, reason: string, message: string): void;
-}
-
-export interface Clock {
-  now(): number;
-}
-
-export interface Logger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  child(bindings: Record<string, unknown>): Logger;
 }
 
 export type SyncOutcome = 'Synced' | 'Unchanged' | Reason;

@@ -1,43 +1,43 @@
-import { isSyncError } from '../errors.js';
-import type { Key, Logger } from '../sync/types.js';
+import type { Key, Logger } from '../core/types.js';
 import { systemClock, type SchedulerClock } from './clock.js';
-import { jitteredInterval } from './jitter.js';
 import { OutageWaits } from './outage.js';
 import { Priority } from './priority.js';
-import type { WorkQueue } from './workqueue.js';
+import type { Request, WorkQueue } from './workqueue.js';
 
 export interface ReconcileResult {
-  /** Look at the key again after about this long (jittered down by up to 10 %, unless `spread`). */
+  /** Look at the key again after exactly this long (the refresh-timing policy already spread it). */
   requeueAfterMs?: number;
-  /** The delay is already spread by the caller (phase-aligned refresh): use it as it is. */
-  spread?: boolean;
 }
 
 /**
  * The reconcile contract (STYLE.md §1): makes one key's state right; safe to repeat.
- * Throws to be retried with backoff, or a SyncError with `terminal: true` to stop retrying
+ * Throws to be retried with backoff, or an error that `classify` calls terminal to stop retrying
  * until the key is added again. Must give up promptly once `signal` aborts.
  */
-export type ReconcileFn = (key: Key, signal: AbortSignal) => Promise<ReconcileResult>;
+export type ReconcileFn = (request: Request, signal: AbortSignal) => Promise<ReconcileResult>;
 
-export type ReconcileOutcome = 'success' | 'retry' | 'terminal';
-
-export interface ControllerMetrics {
-  observeReconcile(outcome: ReconcileOutcome, durationSeconds: number): void;
+/** What the runner needs to know about an error; the scheduler knows no error types of its own. */
+export interface ErrorClass {
+  /** Not retried until the key is added again. */
+  terminal: boolean;
+  /** What is down for everyone if this is an outage (e.g. Vault); undefined otherwise. */
+  dependency?: string;
+  /** Safe to log: never secret data. */
+  summary: string;
+  /** An error the domain expects (logged at warn), or a bug (logged at error). */
+  expected: boolean;
 }
 
-export interface ControllerDeps {
+export interface RunnerDeps {
   queue: WorkQueue;
   reconcile: ReconcileFn;
+  classify: (err: unknown) => ErrorClass;
   /** Resolves when the informer caches hold a full list; workers start only after it. */
   waitForCacheSync: (signal: AbortSignal) => Promise<void>;
   /** Number of workers (config.concurrency). */
   concurrency: number;
   log: Logger;
-  metrics?: ControllerMetrics;
   clock?: SchedulerClock;
-  /** Randomness of the refresh jitter; [0, 1) like Math.random. */
-  rand?: () => number;
   /** How long `stop()` lets in-flight reconciles finish before aborting their signal. Default 10 s. */
   stopGraceMs?: number;
   /** A reconcile running longer than this makes `health().stuck` true. Default 5 min. */
@@ -54,7 +54,7 @@ export interface WorkerHealth {
   lastProgressAt: number;
 }
 
-export interface ControllerHealth {
+export interface RunnerHealth {
   /** Workers are running (cache synced, not stopped). */
   running: boolean;
   /** Some reconcile has run longer than `stuckAfterMs`: a wedged worker. */
@@ -72,10 +72,10 @@ const DEFAULT_STUCK_AFTER_MS = 300_000;
 /**
  * Runs N workers over the queue: get → reconcile → done. All requeue decisions live here:
  * success forgets the key's backoff and schedules the requeue the reconcile asked for;
- * a terminal SyncError forgets the key; anything else is retried with backoff.
+ * a terminal error forgets the key; anything else is retried with backoff, fresh if it was fresh.
  */
-export class Controller {
-  readonly #deps: ControllerDeps;
+export class Runner {
+  readonly #deps: RunnerDeps;
   readonly #clock: SchedulerClock;
   readonly #log: Logger;
   readonly #stuckAfterMs: number;
@@ -90,7 +90,7 @@ export class Controller {
   #running = false;
   #stopping: Promise<void> | undefined;
 
-  constructor(deps: ControllerDeps) {
+  constructor(deps: RunnerDeps) {
     if (!Number.isInteger(deps.concurrency) || deps.concurrency < 1) {
       throw new RangeError(`concurrency must be a positive integer, got ${deps.concurrency}`);
     }
@@ -105,7 +105,7 @@ export class Controller {
    * resolves without starting anything if `stop()` came first. Call once.
    */
   async start(): Promise<void> {
-    if (this.#started) throw new Error('Controller.start() may be called only once');
+    if (this.#started) throw new Error('Runner.start() may be called only once');
     this.#started = true;
     try {
       await this.#deps.waitForCacheSync(this.#syncAbort.signal);
@@ -133,7 +133,7 @@ export class Controller {
     return this.#stopping;
   }
 
-  health(): ControllerHealth {
+  health(): RunnerHealth {
     const now = this.#clock.now();
     let inFlight = 0;
     let oldest: number | undefined;
@@ -170,16 +170,20 @@ export class Controller {
   async #runWorker(worker: WorkerHealth): Promise<void> {
     const { queue } = this.#deps;
     for (;;) {
-      const key = await queue.get();
-      if (key === undefined) return;
+      const request = await queue.get();
+      if (request === undefined) return;
+      const { key } = request;
       worker.key = key;
       worker.busySince = this.#clock.now();
       worker.lastProgressAt = worker.busySince;
       try {
-        await this.#processOne(key);
+        await this.#processOne(request);
       } catch (err) {
-        // Only the logger or metrics can throw here; the worker must outlive them.
-        this.#log.error({ key, error: describeError(err) }, 'worker failed to record a reconcile result');
+        // Only the logger can throw here; the worker must outlive it.
+        this.#log.error(
+          { key, error: err instanceof Error ? err.name : typeof err },
+          'worker failed to record a reconcile result',
+        );
       } finally {
         queue.done(key);
         worker.key = undefined;
@@ -189,16 +193,14 @@ export class Controller {
     }
   }
 
-  async #processOne(key: Key): Promise<void> {
-    const { queue, reconcile, metrics } = this.#deps;
-    const started = this.#clock.now();
-    const seconds = (): number => (this.#clock.now() - started) / 1000;
+  async #processOne(request: Request): Promise<void> {
+    const { queue, reconcile } = this.#deps;
+    const { key } = request;
     let result: ReconcileResult;
     try {
-      result = await reconcile(key, this.#reconcileAbort.signal);
+      result = await reconcile(request, this.#reconcileAbort.signal);
     } catch (err) {
-      this.#onError(key, err);
-      metrics?.observeReconcile(isSyncError(err) && err.terminal ? 'terminal' : 'retry', seconds());
+      this.#onError(request, err);
       return;
     }
     queue.forget(key);
@@ -206,38 +208,35 @@ export class Controller {
     // cleanup returns nothing and may not have needed them.
     if (result.requeueAfterMs === undefined) this.#outages.forget(key);
     else this.#releaseAfterOutage(key);
-    metrics?.observeReconcile('success', seconds());
     const after = result.requeueAfterMs;
     if (after === undefined) return;
     if (!Number.isFinite(after) || after < 0) {
       this.#log.warn({ key, requeueAfterMs: after }, 'reconcile asked for an invalid requeue delay; not requeued');
       return;
     }
-    queue.addAfter(key, result.spread === true ? after : jitteredInterval(after, this.#deps.rand), Priority.Periodic);
+    queue.addAfter(key, after, Priority.Periodic);
   }
 
-  #onError(key: Key, err: unknown): void {
+  #onError(request: Request, err: unknown): void {
     const { queue } = this.#deps;
+    const { key } = request;
+    const error = this.#deps.classify(err);
     if (queue.isShuttingDown()) {
-      this.#log.debug({ key, error: describeError(err) }, 'reconcile ended during shutdown');
+      this.#log.debug({ key, error: error.summary }, 'reconcile ended during shutdown');
       return;
     }
-    this.#outages.failed(key, err);
-    if (isSyncError(err) && err.terminal) {
+    this.#outages.failed(key, error.terminal ? undefined : error.dependency);
+    if (error.terminal) {
       queue.forget(key);
-      this.#log.warn({ key, reason: err.reason, error: err.message }, 'sync failed; not retried until the key changes');
+      this.#log.warn({ key, error: error.summary }, 'sync failed; not retried until the key changes');
       return;
     }
-    const backoffMs = queue.addRateLimited(key);
+    // A failed fresh (pushed) request is retried fresh: the push is not served until a run succeeds.
+    const backoffMs = queue.addRateLimited(key, Priority.Periodic, { fresh: request.fresh });
     const retries = queue.retries(key);
-    if (isSyncError(err)) {
-      this.#log.warn({ key, reason: err.reason, error: err.message, retries, backoffMs }, 'sync failed; will retry');
-    } else {
-      this.#log.error(
-        { key, error: describeError(err), retries, backoffMs },
-        'reconcile threw a non-SyncError; will retry',
-      );
-    }
+    const fields = { key, error: error.summary, retries, backoffMs };
+    if (error.expected) this.#log.warn(fields, 'sync failed; will retry');
+    else this.#log.error(fields, 'reconcile failed unexpectedly; will retry');
   }
 
   /**
@@ -255,12 +254,4 @@ export class Controller {
       'dependency answers again: retrying SecretSyncs that waited on it now, not after their backoff',
     );
   }
-}
-
-/**
- * Name and message only: the error object itself is never logged, because its other fields
- * (an HTTP client's request config, a cause) can carry tokens or secret data.
- */
-function describeError(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : `non-Error thrown (${typeof err})`;
 }

@@ -1,0 +1,171 @@
+/**
+ * The SecretSync controller, in the manner of controller-runtime's SetupWithManager + Reconciler:
+ * everything it listens to (SecretSyncs, the Secrets it manages), which events it ignores, how a
+ * Secret maps back to its owner, when an object is first looked at, and its health rules live here.
+ * Watch handlers only enqueue requests; the reconcile re-reads current state from the caches.
+ */
+import type { SecretSync } from '../api/index.js';
+import type { Clock, Key, Logger } from '../core/types.js';
+import { Priority, Runner, type RunnerHealth, type WorkQueue } from '../scheduler/index.js';
+import { PathIndex, type HealthReport, type RefreshTarget } from '../server/index.js';
+import { selectSource } from '../sources/index.js';
+import { classifyError } from './classify.js';
+import { initialDelayMs } from './interval.js';
+import { reconcile, type ReconcileDeps } from './reconcile.js';
+
+/** A watch that made no progress (no event, bookmark or relist) for this long fails /healthz. */
+export const WATCH_STALL_MS = 15 * 60_000;
+
+/** What the controller needs of an informer: handlers, cache state and watch progress. */
+export interface WatchedCache<T> {
+  addHandlers(handlers: {
+    add?: (key: Key, obj: T) => void;
+    update?: (key: Key, obj: T, old: T) => void;
+    delete?: (key: Key, obj: T) => void;
+  }): void;
+  hasSynced(): boolean;
+  waitForSync(signal: AbortSignal): Promise<void>;
+  lastProgressAt(): number;
+  list(): readonly T[];
+}
+
+export interface SecretSyncControllerDeps extends Omit<ReconcileDeps, 'syncs' | 'secrets'> {
+  syncs: WatchedCache<SecretSync> & ReconcileDeps['syncs'];
+  secrets: ReconcileDeps['secrets'] & {
+    informer: Pick<WatchedCache<unknown>, 'hasSynced' | 'waitForSync' | 'lastProgressAt'>;
+    onOwnerChange(handler: (owner: Key) => void): void;
+  };
+  queue: WorkQueue;
+  /** Workers (config.concurrency). */
+  concurrency: number;
+  /** With leader election a replica that stops leading must stop writing at once: no grace period. */
+  stopGraceMs?: number;
+  /** Randomness of the startup spread; [0, 1) like Math.random. */
+  rand?: () => number;
+}
+
+export class SecretSyncController {
+  /** Which SecretSyncs read which Vault path: the webhook's lookup. */
+  readonly paths = new PathIndex();
+  readonly #deps: SecretSyncControllerDeps;
+  readonly #runner: Runner;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+
+  constructor(deps: SecretSyncControllerDeps) {
+    this.#deps = deps;
+    this.#clock = deps.clock;
+    this.#log = deps.log;
+    const { syncs, secrets, queue } = deps;
+    const reconcileDeps: ReconcileDeps = { ...deps, syncs, secrets };
+    this.#runner = new Runner({
+      queue,
+      concurrency: deps.concurrency,
+      classify: classifyError,
+      log: deps.log,
+      ...(deps.stopGraceMs === undefined ? {} : { stopGraceMs: deps.stopGraceMs }),
+      waitForCacheSync: async (signal) => {
+        await Promise.all([syncs.waitForSync(signal), secrets.informer.waitForSync(signal)]);
+        this.#log.info({ secretsyncs: syncs.list().length }, 'caches synced; starting workers');
+      },
+      reconcile: (request, signal) => reconcile(request, reconcileDeps, signal),
+    });
+    this.#watchSecretSyncs();
+    this.#watchManagedSecrets();
+  }
+
+  #watchSecretSyncs(): void {
+    const { syncs, queue, sources, settings } = this.#deps;
+    const rand = this.#deps.rand ?? Math.random;
+    const index = (key: Key, obj: SecretSync): void => {
+      try {
+        const { target } = selectSource(sources, obj);
+        this.paths.upsert(key, target.mount, target.path);
+      } catch {
+        this.paths.remove(key); // no known source: reconcile reports InvalidSpec; nothing to push
+      }
+    };
+    syncs.addHandlers({
+      add: (key, obj) => {
+        index(key, obj);
+        // Objects of the initial list that an earlier run synced are spread over their interval.
+        const delay = syncs.hasSynced() ? 0 : initialDelayMs(obj, settings.refresh, rand);
+        if (delay === 0) queue.add(key, Priority.New);
+        else queue.addAfter(key, delay, Priority.Periodic);
+      },
+      update: (key, obj, old) => {
+        index(key, obj);
+        // Our own status writes come back as updates: only spec (generation) or lifecycle changes matter.
+        if (
+          obj.metadata.generation !== old.metadata.generation ||
+          obj.metadata.deletionTimestamp !== old.metadata.deletionTimestamp
+        ) {
+          queue.add(key, Priority.New);
+        }
+      },
+      delete: (key) => {
+        this.paths.remove(key);
+        queue.add(key, Priority.New);
+      },
+    });
+  }
+
+  /** A managed Secret changed or vanished (by hand, or by someone else): make it right again. The
+   *  initial list is not a change: startup scheduling is the SecretSync handler's job. */
+  #watchManagedSecrets(): void {
+    const { secrets, queue } = this.#deps;
+    secrets.onOwnerChange((owner) => {
+      if (secrets.informer.hasSynced()) queue.add(owner, Priority.New);
+    });
+  }
+
+  /** Waits for the caches, then runs the workers. Rejects if the caches never sync. */
+  startWorkers(): Promise<void> {
+    return this.#runner.start();
+  }
+
+  /** Stops the workers (in-flight reconciles get the grace period). Idempotent. */
+  stopWorkers(): Promise<void> {
+    return this.#runner.stop();
+  }
+
+  workers(): RunnerHealth {
+    return this.#runner.health();
+  }
+
+  /** What the webhook may do: queue fresh requests ahead of everything else. */
+  refreshTarget(accepting: () => boolean): RefreshTarget {
+    const { syncs, queue } = this.#deps;
+    return {
+      exists: (key) => syncs.get(key) !== undefined,
+      push: (keys) => {
+        for (const key of keys) queue.add(key, Priority.Push, { fresh: true });
+      },
+      pendingPush: (key) => queue.pendingFresh(key),
+      accepting,
+    };
+  }
+
+  /** Liveness: watches that make progress and no wedged reconcile. */
+  health(): HealthReport {
+    const problems: string[] = [];
+    const now = this.#clock.now();
+    const { syncs, secrets } = this.#deps;
+    for (const [name, inf] of [
+      ['SecretSync', syncs],
+      ['Secret', secrets.informer],
+    ] as const) {
+      const idle = now - inf.lastProgressAt();
+      if (idle > WATCH_STALL_MS) problems.push(`${name} watch made no progress for ${Math.round(idle / 1000)}s`);
+    }
+    const h = this.#runner.health();
+    if (h.stuck) problems.push(`a reconcile has run for ${Math.round((h.oldestInFlightMs ?? 0) / 1000)}s`);
+    return { ok: problems.length === 0, problems };
+  }
+
+  /** Readiness: caches synced; a leader also needs running workers. A standby must not block rollouts. */
+  ready(leading: boolean): boolean {
+    const { syncs, secrets } = this.#deps;
+    return syncs.hasSynced() && secrets.informer.hasSynced() && (!leading || this.#runner.health().running);
+  }
+}

@@ -1,0 +1,29 @@
+import type { SecretSync } from '../api/index.js';
+import type { VaultReader } from '../vault/types.js';
+import type { Source, SourceRequest, SourceResult, SourceTarget } from './types.js';
+
+/** KV v2: `<mount>/data/<path>`, latest or a pinned version. Holds nothing, so it releases nothing. */
+export function kvSource(vault: VaultReader): Source {
+  return {
+    kind: 'kv',
+    target(sync: SecretSync): SourceTarget | undefined {
+      const kv = sync.spec.vault.kv;
+      return { mount: kv.mount, path: kv.path, ...(kv.version === undefined ? {} : { version: kv.version }) };
+    },
+    async read(req: SourceRequest, signal: AbortSignal): Promise<SourceResult> {
+      const secret = await vault.readKv(
+        {
+          identity: req.identity,
+          mount: req.target.mount,
+          path: req.target.path,
+          ...(req.target.version === undefined ? {} : { version: req.target.version }),
+          fresh: req.fresh,
+          maxAgeMs: req.maxAgeMs,
+          priority: req.priority,
+        },
+        signal,
+      );
+      return { data: secret.data, version: secret.version };
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import type { SecretSync } from '../api/index.js';
+import type { Key } from '../core/types.js';
+import type { VaultIdentity } from '../vault/types.js';
+
+/** What a source reads, whoever reads it: for messages, the webhook's path index and the read group. */
+export interface SourceTarget {
+  mount: string;
+  path: string;
+  /** A pinned version, where the source has versions. */
+  version?: number;
+}
+
+export interface SourceRequest {
+  /** The SecretSync being synced (its spec says what to read). */
+  sync: SecretSync;
+  /** Who reads: the SecretSync's Vault identity. */
+  identity: VaultIdentity;
+  target: SourceTarget;
+  /** Bypass shared results (a push asked for a fresh read). */
+  fresh: boolean;
+  /** Accept a shared result at most this old. */
+  maxAgeMs: number;
+  /** Priority of the Vault requests, higher first. */
+  priority: number;
+}
+
+export interface SourceResult {
+  /** Values by name, before the spec's picks and renames; rendering is the same for every source. */
+  data: Record<string, unknown>;
+  /** The version reported in status and on the Secret. */
+  version: number;
+  /** When this result must be looked at again at the latest, whatever the refresh interval (a lease
+   *  to renew, a certificate to re-issue), in ms from now. Absent: the refresh interval decides. */
+  refreshWithinMs?: number;
+}
+
+/**
+ * One kind of secret source (STYLE.md §8). Adding a kind is one new file implementing this, listed
+ * in main.ts; reconcile never branches on the kind.
+ */
+export interface Source {
+  /** The field of `spec.vault` that selects this source, e.g. `kv`. */
+  readonly kind: string;
+  /** What `sync` reads through this source, or undefined if its spec does not select it. */
+  target(sync: SecretSync): SourceTarget | undefined;
+  /** Reads with the request's identity. Throws SyncError (Vault* or BadVaultData reasons). */
+  read(req: SourceRequest, signal: AbortSignal): Promise<SourceResult>;
+  /** Gives back what the source holds for a SecretSync that is gone (revokes leases). */
+  release?(key: Key, signal: AbortSignal): Promise<void>;
+}
