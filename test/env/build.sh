@@ -99,6 +99,32 @@ need_go() {
 
 TOTAL_BUILD_SECONDS=0
 
+# Cold build seconds measured on the 2-core machine (test/env/README.md, "Cost"); only used to
+# tell the user up front how long to expect.
+cold_seconds() {
+  case "$1" in
+    etcd) echo 51 ;; kube-apiserver) echo 448 ;; kubectl) echo 37 ;; openbao) echo 220 ;;
+    helm) echo 148 ;; external-secrets) echo 293 ;; *) echo 120 ;;
+  esac
+}
+mmss() { printf '%dm%02ds' $(( $1 / 60 )) $(( $1 % 60 )); }
+
+# The whole selection below runs twice: MODE=plan only records what must be built (PLANNED), so
+# the user hears up front what is coming and how long it takes; MODE=build does it.
+MODE=plan
+PLANNED=()
+STEP=0
+BUILT_SUMMARY=()
+HEARTBEAT=""
+stop_heartbeat() {
+  if [[ -n "$HEARTBEAT" ]]; then
+    kill "$HEARTBEAT" 2>/dev/null || true
+    wait "$HEARTBEAT" 2>/dev/null || true
+    HEARTBEAT=""
+  fi
+}
+trap stop_heartbeat EXIT
+
 # build <name> <version> <module dir> <binary> <package> [go build flags...]
 # Builds into a temporary folder and renames it into place, so an interrupted
 # build never leaves a half-written binary that a later run would reuse.
@@ -111,35 +137,58 @@ build() {
   local recipe
   recipe="$( { cat "$moddir/go.mod" "$moddir/go.sum"; printf '%s\n' "$pkg" "$@"; } | sha256sum | cut -c1-16)"
   if [[ -x "$dest/$binary" && "$(cat "$dest/.recipe" 2>/dev/null)" == "$recipe" ]]; then
-    log "reusing $name $version: $dest/$binary"
+    [[ "$MODE" == build ]] && log "reusing $name $version: $dest/$binary"
     RESULT="$dest/$binary"
+    return 0
+  fi
+  if [[ "$MODE" == plan ]]; then
+    PLANNED+=("$name")
+    RESULT=""
     return 0
   fi
   if [[ -e "$dest" ]]; then
     log "$dest was built from another recipe (go.mod/go.sum/flags changed); rebuilding"
   fi
   need_go
-  local tmp start secs
+  local tmp start secs label
+  STEP=$(( STEP + 1 ))
+  label="[$STEP/${#PLANNED[@]}] $name $version"
   tmp="$(mktemp -d "$BIN/.tmp-$name-$version.XXXXXX")"
-  log "building $name $version ($pkg) ..."
+  log "$label: building ($pkg; about $(mmss "$(cold_seconds "$name")") when Go's build cache is cold) ..."
   start="$(date +%s)"
+  # go build prints nothing while it compiles (kube-apiserver: ~7 minutes), so say it is alive.
+  # Its sleep must not hold the lock (fd 9) or this script's stderr (a pipe to tee, say) open.
+  (
+    trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+    while :; do
+      sleep 60 >/dev/null 2>&1 9>&- &
+      sleeper=$!
+      wait "$sleeper"
+      log "$label: still building, $(mmss $(( $(date +%s) - start ))) so far"
+    done
+  ) 9>&- &
+  HEARTBEAT=$!
   if ! (cd "$moddir" && GOWORK=off CGO_ENABLED=0 go build -mod=readonly -trimpath "$@" -o "$tmp/$binary" "$pkg"); then
+    stop_heartbeat
     rm -rf "$tmp"
     die "building $name $version failed (go build $pkg in $moddir); see the go output above"
   fi
+  stop_heartbeat
   echo "$recipe" >"$tmp/.recipe"
   chmod 755 "$tmp" # mktemp -d makes it 0700
   secs=$(( $(date +%s) - start ))
   TOTAL_BUILD_SECONDS=$(( TOTAL_BUILD_SECONDS + secs ))
+  BUILT_SUMMARY+=("$name ${secs}s")
   rm -rf "$dest"
   mv "$tmp" "$dest"
-  log "built $name $version in ${secs}s, $(du -sh "$dest/$binary" | cut -f1): $dest/$binary"
+  log "$label: built in $(mmss "$secs") (${secs}s), $(du -sh "$dest/$binary" | cut -f1): $dest/$binary"
   RESULT="$dest/$binary"
 }
 
 # use_existing <VAR> <path> <what>: an externally supplied binary.
 use_existing() {
   local var="$1" path="$2" what="$3"
+  if [[ "$MODE" == plan ]]; then RESULT="$path"; return 0; fi
   [[ -f "$path" && -x "$path" ]] || die "$what: $path is not an executable file"
   path="$(cd "$(dirname "$path")" && pwd)/$(basename "$path")"
   log "using $var from $what: $path"
@@ -149,74 +198,87 @@ use_existing() {
 RUN_START="$(date +%s)"
 RESULT=""
 
-# --- kube-apiserver, kubectl, etcd (or KUBEBUILDER_ASSETS) ---------------------
-K8S_LDFLAGS="-s -w"
-K8S_BUILD_DATE="2026-04-15T18:01:22Z" # commit time of k8s.io/kubernetes v1.35.4 (proxy .info)
-for pkgvar in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-  K8S_LDFLAGS+=" -X $pkgvar.gitVersion=$K8S_VERSION"
-  K8S_LDFLAGS+=" -X $pkgvar.gitMajor=$(echo "${K8S_VERSION#v}" | cut -d. -f1)"
-  K8S_LDFLAGS+=" -X $pkgvar.gitMinor=$(echo "${K8S_VERSION#v}" | cut -d. -f2)"
-  K8S_LDFLAGS+=" -X $pkgvar.gitCommit=" # the module zip carries no commit; empty beats "\$Format:%H\$"
-  K8S_LDFLAGS+=" -X $pkgvar.gitTreeState=clean"
-  K8S_LDFLAGS+=" -X $pkgvar.buildDate=$K8S_BUILD_DATE"
-done
-# Same tags as Kubernetes' own release builds (hack/lib/golang.sh).
-K8S_TAGS="selinux,notest,grpcnotrace"
+select_binaries() {
+  # --- kube-apiserver, kubectl, etcd (or KUBEBUILDER_ASSETS) ---------------------
+  K8S_LDFLAGS="-s -w"
+  K8S_BUILD_DATE="2026-04-15T18:01:22Z" # commit time of k8s.io/kubernetes v1.35.4 (proxy .info)
+  for pkgvar in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    K8S_LDFLAGS+=" -X $pkgvar.gitVersion=$K8S_VERSION"
+    K8S_LDFLAGS+=" -X $pkgvar.gitMajor=$(echo "${K8S_VERSION#v}" | cut -d. -f1)"
+    K8S_LDFLAGS+=" -X $pkgvar.gitMinor=$(echo "${K8S_VERSION#v}" | cut -d. -f2)"
+    K8S_LDFLAGS+=" -X $pkgvar.gitCommit=" # the module zip carries no commit; empty beats "\$Format:%H\$"
+    K8S_LDFLAGS+=" -X $pkgvar.gitTreeState=clean"
+    K8S_LDFLAGS+=" -X $pkgvar.buildDate=$K8S_BUILD_DATE"
+  done
+  # Same tags as Kubernetes' own release builds (hack/lib/golang.sh).
+  K8S_TAGS="selinux,notest,grpcnotrace"
 
-if [[ -n "${VAULTSYNC_ETCD_BIN:-}" ]]; then
-  use_existing VAULTSYNC_ETCD_BIN "$VAULTSYNC_ETCD_BIN" VAULTSYNC_ETCD_BIN
-elif [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
-  use_existing VAULTSYNC_ETCD_BIN "$KUBEBUILDER_ASSETS/etcd" KUBEBUILDER_ASSETS
-else
-  build etcd "$ETCD_VERSION" "$TOOLS/etcd" etcd ./cmd/etcd -ldflags="-s -w"
-fi
-ETCD_BIN="$RESULT"
+  if [[ -n "${VAULTSYNC_ETCD_BIN:-}" ]]; then
+    use_existing VAULTSYNC_ETCD_BIN "$VAULTSYNC_ETCD_BIN" VAULTSYNC_ETCD_BIN
+  elif [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
+    use_existing VAULTSYNC_ETCD_BIN "$KUBEBUILDER_ASSETS/etcd" KUBEBUILDER_ASSETS
+  else
+    build etcd "$ETCD_VERSION" "$TOOLS/etcd" etcd ./cmd/etcd -ldflags="-s -w"
+  fi
+  ETCD_BIN="$RESULT"
 
-if [[ -n "${VAULTSYNC_KUBE_APISERVER_BIN:-}" ]]; then
-  use_existing VAULTSYNC_KUBE_APISERVER_BIN "$VAULTSYNC_KUBE_APISERVER_BIN" VAULTSYNC_KUBE_APISERVER_BIN
-elif [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
-  use_existing VAULTSYNC_KUBE_APISERVER_BIN "$KUBEBUILDER_ASSETS/kube-apiserver" KUBEBUILDER_ASSETS
-else
-  build kube-apiserver "$K8S_VERSION" "$TOOLS/kube" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver \
-    -tags="$K8S_TAGS" -ldflags="$K8S_LDFLAGS"
-fi
-KUBE_APISERVER_BIN="$RESULT"
+  if [[ -n "${VAULTSYNC_KUBE_APISERVER_BIN:-}" ]]; then
+    use_existing VAULTSYNC_KUBE_APISERVER_BIN "$VAULTSYNC_KUBE_APISERVER_BIN" VAULTSYNC_KUBE_APISERVER_BIN
+  elif [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
+    use_existing VAULTSYNC_KUBE_APISERVER_BIN "$KUBEBUILDER_ASSETS/kube-apiserver" KUBEBUILDER_ASSETS
+  else
+    build kube-apiserver "$K8S_VERSION" "$TOOLS/kube" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver \
+      -tags="$K8S_TAGS" -ldflags="$K8S_LDFLAGS"
+  fi
+  KUBE_APISERVER_BIN="$RESULT"
 
-if [[ -n "${VAULTSYNC_KUBECTL_BIN:-}" ]]; then
-  use_existing VAULTSYNC_KUBECTL_BIN "$VAULTSYNC_KUBECTL_BIN" VAULTSYNC_KUBECTL_BIN
-elif [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
-  use_existing VAULTSYNC_KUBECTL_BIN "$KUBEBUILDER_ASSETS/kubectl" KUBEBUILDER_ASSETS
-else
-  build kubectl "$K8S_VERSION" "$TOOLS/kube" kubectl k8s.io/kubernetes/cmd/kubectl \
-    -tags="$K8S_TAGS" -ldflags="$K8S_LDFLAGS"
-fi
-KUBECTL_BIN="$RESULT"
+  if [[ -n "${VAULTSYNC_KUBECTL_BIN:-}" ]]; then
+    use_existing VAULTSYNC_KUBECTL_BIN "$VAULTSYNC_KUBECTL_BIN" VAULTSYNC_KUBECTL_BIN
+  elif [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
+    use_existing VAULTSYNC_KUBECTL_BIN "$KUBEBUILDER_ASSETS/kubectl" KUBEBUILDER_ASSETS
+  else
+    build kubectl "$K8S_VERSION" "$TOOLS/kube" kubectl k8s.io/kubernetes/cmd/kubectl \
+      -tags="$K8S_TAGS" -ldflags="$K8S_LDFLAGS"
+  fi
+  KUBECTL_BIN="$RESULT"
 
-# --- OpenBao (the Vault API server) --------------------------------------------
-if [[ -n "${VAULTSYNC_VAULT_BIN:-}" ]]; then
-  use_existing VAULTSYNC_VAULT_BIN "$VAULTSYNC_VAULT_BIN" VAULTSYNC_VAULT_BIN
-else
-  build openbao "$OPENBAO_VERSION" "$TOOLS/openbao" bao github.com/openbao/openbao \
-    -ldflags="-s -w -X github.com/openbao/openbao/version.fullVersion=${OPENBAO_VERSION#v} -X github.com/openbao/openbao/version.GitCommit=$OPENBAO_COMMIT -X github.com/openbao/openbao/version.BuildDate=2025-08-28T20:23:15Z"
-fi
-VAULT_BIN="$RESULT"
+  # --- OpenBao (the Vault API server) --------------------------------------------
+  if [[ -n "${VAULTSYNC_VAULT_BIN:-}" ]]; then
+    use_existing VAULTSYNC_VAULT_BIN "$VAULTSYNC_VAULT_BIN" VAULTSYNC_VAULT_BIN
+  else
+    build openbao "$OPENBAO_VERSION" "$TOOLS/openbao" bao github.com/openbao/openbao \
+      -ldflags="-s -w -X github.com/openbao/openbao/version.fullVersion=${OPENBAO_VERSION#v} -X github.com/openbao/openbao/version.GitCommit=$OPENBAO_COMMIT -X github.com/openbao/openbao/version.BuildDate=2025-08-28T20:23:15Z"
+  fi
+  VAULT_BIN="$RESULT"
 
-# --- helm ------------------------------------------------------------------------
-if [[ -n "${VAULTSYNC_HELM_BIN:-}" ]]; then
-  use_existing VAULTSYNC_HELM_BIN "$VAULTSYNC_HELM_BIN" VAULTSYNC_HELM_BIN
-else
-  build helm "$HELM_VERSION" "$TOOLS/helm" helm helm.sh/helm/v4/cmd/helm \
-    -ldflags="-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
-fi
-HELM_BIN="$RESULT"
+  # --- helm ------------------------------------------------------------------------
+  if [[ -n "${VAULTSYNC_HELM_BIN:-}" ]]; then
+    use_existing VAULTSYNC_HELM_BIN "$VAULTSYNC_HELM_BIN" VAULTSYNC_HELM_BIN
+  else
+    build helm "$HELM_VERSION" "$TOOLS/helm" helm helm.sh/helm/v4/cmd/helm \
+      -ldflags="-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
+  fi
+  HELM_BIN="$RESULT"
 
-# --- optional: External Secrets Operator (benchmarks only) ----------------------
-ESO_BIN=""
-if [[ "$WITH_ESO" == 1 ]]; then
-  build external-secrets "$ESO_VERSION" "$REPO/bench/tools" external-secrets github.com/external-secrets/external-secrets \
-    -ldflags="-s -w"
-  ESO_BIN="$RESULT"
+  # --- optional: External Secrets Operator (benchmarks only) ----------------------
+  ESO_BIN=""
+  if [[ "$WITH_ESO" == 1 ]]; then
+    build external-secrets "$ESO_VERSION" "$REPO/bench/tools" external-secrets github.com/external-secrets/external-secrets \
+      -ldflags="-s -w"
+    ESO_BIN="$RESULT"
+  fi
+}
+
+select_binaries
+if [[ "${#PLANNED[@]}" -gt 0 ]]; then
+  estimate=0
+  for name in "${PLANNED[@]}"; do estimate=$(( estimate + $(cold_seconds "$name") )); done
+  log "to build from their Go modules, one after the other: ${PLANNED[*]}"
+  log "from a cold Go build cache this takes about $(( (estimate + 30) / 60 )) minutes on a 2-core machine and up to"
+  log "~7 GB of disk for Go's caches; it happens once: later runs reuse the binaries in $BIN"
 fi
+MODE=build
+select_binaries
 
 # --- env file --------------------------------------------------------------------
 tmp_env="$(mktemp "$CACHE/.testenv.env.XXXXXX")"
@@ -236,6 +298,9 @@ fi
 chmod 644 "$tmp_env" # mktemp makes it 0600
 mv "$tmp_env" "$ENV_FILE"
 
+if [[ "${#BUILT_SUMMARY[@]}" -gt 0 ]]; then
+  log "built ${#BUILT_SUMMARY[@]}: $(IFS=,; echo "${BUILT_SUMMARY[*]}" | sed 's/,/, /g')"
+fi
 log "done in $(( $(date +%s) - RUN_START ))s (go build time ${TOTAL_BUILD_SECONDS}s); cache $BIN uses $(du -sh "$BIN" | cut -f1)"
 log "env file: $ENV_FILE"
 if [[ "$PRINT_ENV" == 1 ]]; then
