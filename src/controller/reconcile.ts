@@ -77,6 +77,11 @@ export async function reconcile(request: Request, deps: ReconcileDeps, signal: A
     await guard('KubernetesApiError', 'deleting the Secrets of a deleted SecretSync', log, () =>
       deleteOwnedSecrets(key, deps.secrets, log, signal),
     );
+    // What the sources hold for it (leases) goes only after its Secrets: consumers never keep
+    // credentials that were already revoked.
+    await guard('VaultUnavailable', 'releasing what the sources hold for a deleted SecretSync', log, () =>
+      Promise.all(deps.sources.map((s) => s.release?.(key, signal) ?? Promise.resolve())),
+    );
     deps.metrics.forget(key);
     return {};
   }
@@ -134,12 +139,11 @@ async function syncOnce(
   // One key for the shared read and the refresh phase: readers of a group come at the same instants.
   const periodic = refreshDelayMs(deps.clock.now(), intervalMs, readGroupKey(identity, target));
   const requeueAfterMs = Math.min(periodic, read.refreshWithinMs ?? Infinity);
-  const kv = { data: read.data, version: read.version };
 
-  const where = `${mount}/${path} version ${kv.version}`;
+  const where = `${mount}/${path} version ${read.version}`;
   const { desired, nonEnvVarKeys } = await guard('BadVaultData', `rendering Vault secret ${where}`, log, () => {
-    const rendered = renderData(sync.spec.data, kv.data, where);
-    const secret = desiredSecret(sync, rendered.data, kv.version, settings.hashKey);
+    const rendered = renderData(sync.spec.data, read.data, where);
+    const secret = desiredSecret(sync, rendered.data, read.version, settings.hashKey);
     checkSecretSize(secret);
     return Promise.resolve({ desired: secret, nonEnvVarKeys: rendered.nonEnvVarKeys });
   });
@@ -154,8 +158,8 @@ async function syncOnce(
   );
 
   if (write !== 'unchanged') {
-    log.info({ secret: name, vaultVersion: kv.version, write }, 'Secret written');
-    deps.events.record(sync, 'Normal', 'Synced', `${WRITTEN[write]} Secret ${name} from Vault version ${kv.version}`);
+    log.info({ secret: name, vaultVersion: read.version, write }, 'Secret written');
+    deps.events.record(sync, 'Normal', 'Synced', `${WRITTEN[write]} Secret ${name} from Vault version ${read.version}`);
     // Once per change of the Secret, not on every refresh.
     if (nonEnvVarKeys.length > 0) {
       deps.events.record(
@@ -166,9 +170,9 @@ async function syncOnce(
       );
     }
   } else {
-    log.debug({ secret: name, vaultVersion: kv.version }, 'Secret matches Vault');
+    log.debug({ secret: name, vaultVersion: read.version }, 'Secret matches Vault');
   }
-  return { secretName: name, vaultVersion: kv.version, write, requeueAfterMs };
+  return { secretName: name, vaultVersion: read.version, write, requeueAfterMs };
 }
 
 const WRITTEN: Record<Exclude<WriteResult, 'unchanged'>, string> = {
