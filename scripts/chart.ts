@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isMap, isPair, isScalar, parseDocument, type Pair, type YAMLMap } from 'yaml';
-import { renderCrdYaml } from '../src/api/index.js';
+import { renderCrdYaml } from '../src/gen/index.js';
 import { gen, type Output } from './gen.js';
 
 export const CHART_DIR = 'charts/vaultsync';

@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { generatedFiles } from '../src/docs.js';
+import { generatedFiles } from '../src/gen/index.js';
 import { gen, main } from './gen.js';
 
 describe('gen', () => {

@@ -1,12 +1,12 @@
 /**
- * Writes the files generated from code (src/docs.ts: the CRD in crds/, the API reference, configuration and metrics in docs/).
+ * Writes the files generated from code (src/gen/: the CRD in crds/, the API reference, configuration and metrics in docs/).
  *   npm run gen               write them
  *   npm run gen -- --check    write nothing; exit 1 naming every file that differs from what it would write
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { generatedFiles, type GeneratedFile } from '../src/docs.js';
+import { generatedFiles, type GeneratedFile } from '../src/gen/index.js';
 
 export interface GenResult {
   /** Files (relative paths) whose committed content differs from the generated one, or that are missing. */

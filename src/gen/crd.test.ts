@@ -2,9 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { buildCrd, renderCrdYaml } from './crd.js';
-import { generatedFiles } from '../docs.js';
+import { generatedFiles } from './index.js';
 import { renderReference } from './reference.js';
-import { MIN_REFRESH_INTERVAL } from './schema.js';
+import { MIN_REFRESH_INTERVAL } from '../api/schema.js';
 import type { JsonSchemaProps } from './structural.js';
 
 const repoRoot = new URL('../../', import.meta.url);

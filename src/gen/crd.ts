@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import { GROUP, KIND, PLURAL, SecretSyncSpecSchema, SecretSyncStatusSchema, VERSION } from './schema.js';
+import { GROUP, KIND, PLURAL, SecretSyncSpecSchema, SecretSyncStatusSchema, VERSION } from '../api/schema.js';
 import { toStructural, type JsonSchemaProps } from './structural.js';
 
 export const CRD_NAME = `${PLURAL}.${GROUP}`;

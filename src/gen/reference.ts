@@ -1,5 +1,5 @@
 import { CATEGORIES, GENERATED_NOTICE, PRINTER_COLUMNS, SHORT_NAMES, secretSyncOpenApiSchema } from './crd.js';
-import { API_VERSION, KIND } from './schema.js';
+import { API_VERSION, KIND } from '../api/schema.js';
 import type { JsonSchemaProps } from './structural.js';
 
 interface Row {

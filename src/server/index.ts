@@ -8,7 +8,6 @@ export {
   type WebhookMetrics,
   type WebhookOutcome,
 } from './metrics.js';
-export { metricsDoc } from './metrics-doc.js';
 export { createWebhook, REFRESH_ROUTE, type Webhook, type WebhookOptions } from './webhook.js';
 export { PathIndex, type PathLookup } from './path-index.js';
 export type { RefreshTarget, Scope } from './refresh.js';
