@@ -41,6 +41,11 @@ export interface TestEnvOptions {
    * declarative `audit "file" ...` device (bench/ counts Vault requests with these).
    */
   vaultHcl?: string;
+  /**
+   * Runs once etcd and OpenBao are up, before kube-apiserver starts, and returns extra apiserver
+   * flags: e.g. a KMS plugin backed by OpenBao's Transit and `--encryption-provider-config`.
+   */
+  beforeApiserver?: (env: TestEnv) => Promise<string[]>;
 }
 
 export class TestEnv {
@@ -81,10 +86,11 @@ export class TestEnv {
       const t0 = Date.now();
       env.pki = makePki(env.dir);
       await env.startEtcd();
-      await env.startApiserver();
+      // OpenBao needs nothing from the apiserver until its Kubernetes auth is configured below.
+      await env.startVault(true);
+      await env.startApiserver((await opts.beforeApiserver?.(env)) ?? []);
       await env.applyCrds();
       await env.setupController();
-      await env.startVault(true);
       await env.setupVaultKubernetesAuth();
       env.log(`test environment up in ${Date.now() - t0} ms (${env.dir})`);
       return env;
@@ -119,9 +125,14 @@ export class TestEnv {
   }
 
   private etcdUrl = '';
+
+  /** etcd's client URL: its v3 JSON gateway (POST /v3/kv/range) shows what the apiserver stored. */
+  get etcdClientUrl(): string {
+    return this.etcdUrl;
+  }
   private apiserverArgs: string[] = [];
 
-  private async startApiserver(): Promise<void> {
+  private async startApiserver(extraArgs: string[]): Promise<void> {
     const port = await freePort();
     this.apiUrl = `https://127.0.0.1:${port}`;
     this.apiserverArgs = [
@@ -145,6 +156,7 @@ export class TestEnv {
       '--max-requests-inflight=2000',
       '--max-mutating-requests-inflight=1000',
       '--v=1',
+      ...extraArgs,
     ];
     this.apiserver = new Proc('kube-apiserver', this.bins.kubeApiserver, this.apiserverArgs, this.logDir);
     this.apiserver.start();
