@@ -25,6 +25,27 @@ export default defineConfig(
     },
   },
   {
+    // Test support lives in testing/ folders beside the code and doc generators in src/gen/; neither
+    // may reach the controller (tsconfig.build.json leaves both out of dist/, src/imports.test.ts
+    // walks the runtime graph). Tests, test support and the generators themselves may import them.
+    files: ['src/**/*.ts'],
+    ignores: ['src/**/*.test.ts', 'src/**/testing/**', 'src/gen/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/testing/**'], message: 'test support (testing/ folders) is for tests only' },
+            {
+              group: ['**/gen/**'],
+              message: 'src/gen/ (doc generators) is for scripts/gen.ts, scripts/chart.ts and tests only',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

@@ -49,13 +49,10 @@ const scenarios: Record<string, (h: Harness) => void> = {
     h.syncs.set(s);
   },
   'Vault throws an unknown error quoting the canary': (h) => {
-    h.vault.secrets.set('secret/myapp/config', new Error(`decode failed near "${CANARY}"`));
+    h.vault.fail('secret/myapp/config', new Error(`decode failed near "${CANARY}"`));
   },
   'Vault throws a TypeError whose message and stack quote the canary': (h) => {
-    h.vault.secrets.set(
-      'secret/myapp/config',
-      Object.assign(new TypeError(CANARY), { stack: `TypeError: ${CANARY}\n at x` }),
-    );
+    h.vault.fail('secret/myapp/config', Object.assign(new TypeError(CANARY), { stack: `TypeError: ${CANARY}\n at x` }));
   },
   'conflict with a Secret owned by another SecretSync': (h) => {
     h.store.edit(NS, 'myapp', (s) => {

@@ -199,12 +199,12 @@ async function runOne(seed: number, iteration: number): Promise<Outcome> {
   const setVault = () => {
     version += 1;
     if (chance(rng, 0.15)) {
-      h.vault.secrets.set('secret/myapp/config', randomError(rng) as Error);
+      h.vault.fail('secret/myapp/config', randomError(rng));
       return;
     }
     const data = randomData(rng);
     versions.set(version, data);
-    h.vault.secrets.set('secret/myapp/config', { data, version });
+    h.vault.put('secret/myapp/config', data, version);
   };
 
   const runs = 1 + Math.floor(rng() * 3);

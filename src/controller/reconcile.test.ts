@@ -445,7 +445,7 @@ describe('reconcile: Vault failures', () => {
       await run(h);
       const before = h.store.current(NS, 'myapp');
       const failure = new SyncError(reason, `Vault said no (${reason})`);
-      h.vault.secrets.set('secret/myapp/config', failure);
+      h.vault.fail('secret/myapp/config', failure);
 
       const err = await runFailing(h);
 
@@ -462,7 +462,7 @@ describe('reconcile: Vault failures', () => {
   it('wraps an unknown error with a generic message and keeps it as cause', async () => {
     const h = setup();
     const raw = new Error('socket hang up while sending token s.abcdef');
-    h.vault.secrets.set('secret/myapp/config', raw);
+    h.vault.fail('secret/myapp/config', raw);
     const err = await runFailing(h);
     expect(err.reason).toBe('VaultUnavailable');
     expect(err.message).not.toContain('s.abcdef');
@@ -471,7 +471,7 @@ describe('reconcile: Vault failures', () => {
 
   it('reports nothing when the run was cancelled', async () => {
     const h = setup();
-    h.vault.secrets.set('secret/myapp/config', new Error('aborted'));
+    h.vault.fail('secret/myapp/config', new Error('aborted'));
     const ac = new AbortController();
     ac.abort();
     await expect(reconcile(request(KEY), h.deps, ac.signal)).rejects.toBeInstanceOf(SyncError);
@@ -597,7 +597,7 @@ describe('reconcile: status', () => {
     const h = setup();
     const t0 = h.clock.t;
     const iso = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
-    h.vault.secrets.set('secret/myapp/config', new SyncError('VaultUnavailable', 'down'));
+    h.vault.fail('secret/myapp/config', new SyncError('VaultUnavailable', 'down'));
     await runFailing(h);
     h.clock.t += 1000;
     await runFailing(h);
@@ -661,7 +661,7 @@ describe('reconcile: requeue', () => {
     const [ra, rb] = [await run(a), await run(b)];
     expect(ra.requeueAfterMs).toBeGreaterThan(0);
     expect(ra.requeueAfterMs).toBe(rb.requeueAfterMs);
-    other.vault.secrets.set('secret/myapp/other', other.vault.secrets.get('secret/myapp/config')!);
+    other.vault.put('secret/myapp/other', { password: 'hunter2' }, 1);
     expect((await run(other)).requeueAfterMs).not.toBe((await run(setup())).requeueAfterMs);
   });
 

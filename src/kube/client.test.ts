@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKube, kubeClients, useTokenFile } from './client.js';
 import { FakeApiServer, sendJson } from './testing/fake-apiserver.js';
-import { recordingLogger } from './testing/logger.js';
+import { recordingLogger } from '../core/testing/logger.js';
 
 let server: FakeApiServer;
 beforeEach(async () => {

@@ -3,7 +3,7 @@ import type { SecretSync } from '../api/index.js';
 import { kubeClients } from './client.js';
 import { KubeEventRecorder, type EventRecorderOptions } from './events.js';
 import { FakeApiServer, sendJson, sendStatus } from './testing/fake-apiserver.js';
-import { recordingLogger } from './testing/logger.js';
+import { recordingLogger } from '../core/testing/logger.js';
 
 const EVENTS = '/api/v1/namespaces/ns/events';
 const ONE_EVENT = /^\/api\/v1\/namespaces\/ns\/events\/[^/]+$/;

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { kubeClients } from './client.js';
 import { loadHashKey } from './hashkey.js';
 import { FakeApiServer, sendJson, sendStatus } from './testing/fake-apiserver.js';
-import { recordingLogger } from './testing/logger.js';
+import { recordingLogger } from '../core/testing/logger.js';
 
 const SECRET = '/api/v1/namespaces/vaultsync/secrets/vaultsync-hash-key';
 const CREATE = '/api/v1/namespaces/vaultsync/secrets';

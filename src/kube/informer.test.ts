@@ -5,7 +5,7 @@ import { Informer } from './informer.js';
 import type { ReflectorTiming } from './reflector.js';
 import { secretSyncSource, toSecretSync } from './secretsyncs.js';
 import { FakeApiServer, listBody, sendJson, sendStatus } from './testing/fake-apiserver.js';
-import { recordingLogger } from './testing/logger.js';
+import { recordingLogger } from '../core/testing/logger.js';
 
 const ALL = '/apis/vaultsync.io/v1alpha1/secretsyncs';
 const nsPath = (ns: string) => `/apis/vaultsync.io/v1alpha1/namespaces/${ns}/secretsyncs`;

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { kubeClients } from './client.js';
 import { LeaderElector, electionIdentity, type ElectionEnd, type LeaderElectorOptions } from './leader.js';
 import { FakeApiServer, sendJson, sendStatus, type Recorded } from './testing/fake-apiserver.js';
-import { recordingLogger } from './testing/logger.js';
+import { recordingLogger } from '../core/testing/logger.js';
 
 const LEASES = '/apis/coordination.k8s.io/v1/namespaces/ops/leases';
 const LEASE = `${LEASES}/vaultsync-leader`;

@@ -6,7 +6,7 @@ import { WriteLimiter } from './limiter.js';
 import type { ReflectorTiming } from './reflector.js';
 import { MANAGED_SELECTOR, ManagedSecrets } from './secrets.js';
 import { FakeApiServer, listBody, sendJson, sendStatus, type Recorded } from './testing/fake-apiserver.js';
-import { recordingLogger } from './testing/logger.js';
+import { recordingLogger } from '../core/testing/logger.js';
 
 const SECRETS = '/api/v1/secrets';
 const NS_SECRETS = '/api/v1/namespaces/ns/secrets';

@@ -1,5 +1,12 @@
 import type { CoreV1Api, KubeConfig, V1SecretList } from '@kubernetes/client-node';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_ANNOTATION, type ManagedSecretIndex, type SecretObject, type SecretStore } from '../controller/types.js';
+import {
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  OWNER_ANNOTATION,
+  type ManagedSecretIndex,
+  type SecretObject,
+  type SecretStore,
+} from '../controller/types.js';
 import { type Key, type Logger } from '../core/types.js';
 import { Informer } from './informer.js';
 import type { WriteLimiter } from './limiter.js';

@@ -1,25 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Logger } from '../core/types.js';
+import { recordingLogger, type LogEntry } from '../core/testing/logger.js';
 import { Runner, type ErrorClass, type RunnerDeps, type ReconcileFn } from './runner.js';
 import { Priority } from './priority.js';
 import { WorkQueue } from './workqueue.js';
-
-interface LogLine {
-  level: string;
-  obj: object;
-  msg: string | undefined;
-}
-
-function recordingLogger(): { log: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const at =
-    (level: string) =>
-    (obj: object, msg?: string): void => {
-      lines.push({ level, obj, msg });
-    };
-  const log: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => log };
-  return { log, lines };
-}
 
 /** The runner knows errors only through its classifier; these tests bring their own. */
 class TestError extends Error {
@@ -56,8 +39,9 @@ function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: 
 function setup(
   reconcile: ReconcileFn,
   overrides: Partial<RunnerDeps> = {},
-): { controller: Runner; queue: WorkQueue; lines: LogLine[] } {
-  const { log, lines } = recordingLogger();
+): { controller: Runner; queue: WorkQueue; lines: LogEntry[] } {
+  const log = recordingLogger();
+  const lines = log.entries;
   const queue = overrides.queue ?? new WorkQueue({ backoff: { baseMs: 1_000, maxMs: 60_000, rand: () => 1 } });
   const controller = new Runner({
     queue,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { recordingLogger } from '../kube/testing/logger.js';
+import { recordingLogger } from '../core/testing/logger.js';
 import type { Key } from '../core/types.js';
 import { createMetrics } from './metrics.js';
 import { PathIndex } from './path-index.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../cli.js';
-import { recordingLogger } from '../kube/testing/logger.js';
+import { recordingLogger } from '../core/testing/logger.js';
 import { buildWebhookServer, createMetrics, createWebhook, PathIndex } from '../server/index.js';
 import type { Key } from '../core/types.js';
 import { runTrigger } from './trigger.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fakeVaultPerTest, rejection } from './testkit.js';
+import { fakeVaultPerTest, rejection } from './testing/testkit.js';
 
 const vault = fakeVaultPerTest((f) => {
   f.put('secret/app/config', { password: 'p1', nested: { list: [1, 2] } });

@@ -2,8 +2,8 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { isSyncError } from '../errors.js';
-import type { Reply } from './fake-vault.js';
-import { fakeVaultPerTest, rejection, type Harness } from './testkit.js';
+import type { Reply } from './testing/fake-vault.js';
+import { fakeVaultPerTest, rejection, type Harness } from './testing/testkit.js';
 
 const vault = fakeVaultPerTest((f) => {
   f.put('secret/app/config', { password: 'p1' });

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeVault } from './fake-vault.js';
+import { FakeVaultServer } from './testing/fake-vault.js';
 import { identityKey, readGroupKey } from './identity.js';
 import { kvDataPath } from './kv.js';
-import { harness, makeIdentity, rejection, type Harness } from './testkit.js';
+import { harness, makeIdentity, rejection, type Harness } from './testing/testkit.js';
 import { NON_EXPIRING_TOKEN_CACHE_MS, tokenCacheMs } from './tokens.js';
 
 describe('kvDataPath', () => {
@@ -72,10 +72,10 @@ describe('identityKey', () => {
 });
 
 describe('KV v2 reads at the HTTP level', () => {
-  let fake: FakeVault;
+  let fake: FakeVaultServer;
   let h: Harness;
   beforeEach(async () => {
-    fake = await new FakeVault().start();
+    fake = await new FakeVaultServer().start();
     h = harness(fake);
   });
   afterEach(async () => {

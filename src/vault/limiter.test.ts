@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fakeVaultPerTest } from './testkit.js';
+import { fakeVaultPerTest } from './testing/testkit.js';
 
 const vault = fakeVaultPerTest((f) => {
   for (const p of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'urgent']) f.put(`secret/${p}`, { p });

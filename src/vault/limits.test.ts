@@ -1,8 +1,8 @@
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_RESPONSE_BYTES } from './connection.js';
-import { FakeVault } from './fake-vault.js';
-import { harness, rejection, type Harness } from './testkit.js';
+import { FakeVaultServer } from './testing/fake-vault.js';
+import { harness, rejection, type Harness } from './testing/testkit.js';
 
 /*
  * A SecretSync may point spec.vault.address at any server. Whatever that server answers, the
@@ -10,11 +10,11 @@ import { harness, rejection, type Harness } from './testkit.js';
  * buffered and parsed whole (a tenant could otherwise exhaust the controller's memory).
  */
 
-let fake: FakeVault;
+let fake: FakeVaultServer;
 let h: Harness;
 
 beforeEach(async () => {
-  fake = await new FakeVault().start();
+  fake = await new FakeVaultServer().start();
   h = harness(fake);
 });
 

@@ -4,8 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FakeVault } from './fake-vault.js';
-import { fakeVaultPerTest, rejection } from './testkit.js';
+import { FakeVaultServer } from './testing/fake-vault.js';
+import { fakeVaultPerTest, rejection } from './testing/testkit.js';
 
 const vault = fakeVaultPerTest((f) => {
   f.put('secret/app/config', { password: 'p1' });
@@ -205,7 +205,7 @@ describe('TLS with a custom CA bundle', () => {
       ctx.skip();
       return;
     }
-    const secure = await new FakeVault().start(tls);
+    const secure = await new FakeVaultServer().start(tls);
     try {
       secure.put('secret/app/config', { password: 'tls' });
       const h = setup();

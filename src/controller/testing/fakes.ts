@@ -16,8 +16,9 @@ import {
   type SecretObject,
   type SyncOutcome,
 } from '../types.js';
-import { keyOf, type Logger } from '../../core/types.js';
-import { type KvReadRequest, type KvSecret } from '../../vault/types.js';
+import { keyOf } from '../../core/types.js';
+import { recordingLogger } from '../../core/testing/logger.js';
+import { FakeVaultReader } from '../../vault/testing/fake-vault.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 const id = (namespace: string, name: string) => `${namespace}/${name}`;
@@ -120,24 +121,6 @@ export class FakeSecretStore {
 const managed = (s: SecretObject) => s.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
 const apiError = (status: number, message: string) => new SyncError('KubernetesApiError', message, { status });
 
-export class FakeVault {
-  readonly secrets = new Map<string, KvSecret | Error>();
-  readonly requests: KvReadRequest[] = [];
-
-  put(mountPath: string, data: Record<string, unknown>, version = 1): void {
-    this.secrets.set(mountPath, { data, version });
-  }
-
-  readKv(req: KvReadRequest): Promise<KvSecret> {
-    this.requests.push(clone(req));
-    const found = this.secrets.get(`${req.mount}/${req.path}`);
-    if (found === undefined) {
-      return Promise.reject(new SyncError('VaultPathNotFound', `no secret at ${req.mount}/${req.path}`));
-    }
-    return found instanceof Error ? Promise.reject(found) : Promise.resolve(clone(found));
-  }
-}
-
 export class FakeSyncs {
   readonly items = new Map<string, SecretSync>();
   readonly statusWrites: SecretSyncStatus[] = [];
@@ -165,26 +148,6 @@ export interface RecordedEvent {
   message: string;
 }
 
-export interface LogLine {
-  level: string;
-  bindings: Record<string, unknown>;
-  obj: object;
-  msg: string | undefined;
-}
-
-export function capturingLogger(lines: LogLine[], bindings: Record<string, unknown> = {}): Logger {
-  const at = (level: string) => (obj: object, msg?: string) => {
-    lines.push({ level, bindings, obj, msg });
-  };
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (more) => capturingLogger(lines, { ...bindings, ...more }),
-  };
-}
-
 export const HASH_KEY = Buffer.from('test-hmac-key-0123456789abcdef');
 
 export function testSettings(overrides: Partial<ReconcileSettings> = {}): ReconcileSettings {
@@ -202,10 +165,10 @@ export function testSettings(overrides: Partial<ReconcileSettings> = {}): Reconc
 /** Every dependency faked, with handles to inspect what reconcile did. */
 export function fakeDeps(settings: Partial<ReconcileSettings> = {}) {
   const store = new FakeSecretStore();
-  const vault = new FakeVault();
+  const vault = new FakeVaultReader();
   const syncs = new FakeSyncs();
   const events: RecordedEvent[] = [];
-  const logs: LogLine[] = [];
+  const log = recordingLogger();
   const metrics = {
     observed: [] as [SyncOutcome, number][],
     fresh: [] as [string, number][],
@@ -223,7 +186,7 @@ export function fakeDeps(settings: Partial<ReconcileSettings> = {}) {
       },
     },
     clock: { now: () => clock.t },
-    log: capturingLogger(logs),
+    log,
     metrics: {
       observeSync: (outcome, seconds) => metrics.observed.push([outcome, seconds]),
       markFresh: (key, at) => metrics.fresh.push([key, at]),
@@ -231,7 +194,7 @@ export function fakeDeps(settings: Partial<ReconcileSettings> = {}) {
     },
     settings: testSettings(settings),
   };
-  return { deps, store, vault, syncs, events, logs, metrics, clock };
+  return { deps, store, vault, syncs, events, logs: log.entries, metrics, clock };
 }
 
 export const NS = 'team-a';

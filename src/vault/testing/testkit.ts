@@ -1,14 +1,14 @@
-/* Helpers for this folder's tests only. */
-import type { ServiceAccountTokenSource, VaultIdentity } from './types.js';
-import type { Logger } from '../core/types.js';
+/* Helpers for the tests of src/vault: readers built by createVaultReader against a FakeVaultServer. */
+import type { ServiceAccountTokenSource, VaultIdentity } from '../types.js';
+import { recordingLogger, type RecordingLogger } from '../../core/testing/logger.js';
 import { afterEach, beforeEach } from 'vitest';
-import { FakeVault } from './fake-vault.js';
+import { FakeVaultServer } from './fake-vault.js';
 import {
   createCountingVaultMetrics,
   createVaultReader,
   type ClosableVaultReader,
   type VaultReaderConfig,
-} from './index.js';
+} from '../index.js';
 
 export const baseConfig: VaultReaderConfig = {
   requestTimeoutMs: 2000,
@@ -27,32 +27,6 @@ export function fakeClock(start = 1_700_000_000_000) {
       t += ms;
     },
   };
-}
-
-export interface LogEntry {
-  level: string;
-  obj: object;
-  msg: string | undefined;
-  bindings: Record<string, unknown>;
-}
-
-export function captureLogger(): { log: Logger; entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const make = (bindings: Record<string, unknown>): Logger => {
-    const at =
-      (level: string) =>
-      (obj: object, msg?: string): void => {
-        entries.push({ level, obj, msg, bindings });
-      };
-    return {
-      debug: at('debug'),
-      info: at('info'),
-      warn: at('warn'),
-      error: at('error'),
-      child: (more) => make({ ...bindings, ...more }),
-    };
-  };
-  return { log: make({}), entries };
 }
 
 /** Hands out `jwt-<namespace>-<name>-<n>` and records each request. */
@@ -83,7 +57,7 @@ export function makeIdentity(address: string, overrides: Partial<VaultIdentity> 
 export interface Harness {
   reader: ClosableVaultReader;
   clock: ReturnType<typeof fakeClock>;
-  logger: ReturnType<typeof captureLogger>;
+  logger: RecordingLogger;
   metrics: ReturnType<typeof createCountingVaultMetrics>;
   tokens: ReturnType<typeof fakeTokenSource>;
   id: (overrides?: Partial<VaultIdentity>) => VaultIdentity;
@@ -91,11 +65,11 @@ export interface Harness {
 
 /** A reader against `fake`; the caller closes it (see `closeAll`). */
 export function harness(
-  fake: FakeVault,
+  fake: FakeVaultServer,
   opts: { config?: Partial<VaultReaderConfig>; readFile?: (path: string) => Promise<string> } = {},
 ): Harness {
   const clock = fakeClock();
-  const logger = captureLogger();
+  const logger = recordingLogger();
   const metrics = createCountingVaultMetrics();
   const tokens = fakeTokenSource();
   const reader = createVaultReader({
@@ -104,7 +78,7 @@ export function harness(
     readFile:
       opts.readFile ?? ((path) => Promise.reject(Object.assign(new Error(`ENOENT ${path}`), { code: 'ENOENT' }))),
     clock,
-    log: logger.log,
+    log: logger,
     metrics,
   });
   return { reader, clock, logger, metrics, tokens, id: (overrides) => makeIdentity(fake.url, overrides) };
@@ -125,18 +99,18 @@ export async function rejection(promise: Promise<unknown>): Promise<Error & Reco
  * A fresh fake Vault for every test (seeded by `seed`), and `setup()` readers against it; both
  * are closed after each test.
  */
-export function fakeVaultPerTest(seed: (fake: FakeVault) => void): {
-  readonly fake: FakeVault;
+export function fakeVaultPerTest(seed: (fake: FakeVaultServer) => void): {
+  readonly fake: FakeVaultServer;
   setup: (opts?: Parameters<typeof harness>[1]) => Harness;
 } {
-  let current: FakeVault | undefined;
+  let current: FakeVaultServer | undefined;
   const open: Harness[] = [];
-  const fake = (): FakeVault => {
+  const fake = (): FakeVaultServer => {
     if (current === undefined) throw new Error('the fake Vault runs only inside a test');
     return current;
   };
   beforeEach(async () => {
-    current = await new FakeVault().start();
+    current = await new FakeVaultServer().start();
     seed(current);
   });
   afterEach(async () => {

@@ -1,7 +1,16 @@
-/* A Vault stand-in at the HTTP level, for this folder's tests only. */
+/**
+ * Vault stand-ins for tests, over one data model: `KvStore`, versioned KV v2 secrets.
+ *
+ * - `FakeVaultServer` speaks Vault's HTTP API on a local port (Kubernetes-auth login, tokens, KV v2
+ *   reads), for the tests of the real client in src/vault.
+ * - `FakeVaultReader` is the `VaultReader` interface in memory, for the tests of what sits above the
+ *   client (reconcile, sources), which need Vault's answers but not its wire format.
+ */
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { SyncError } from '../../errors.js';
+import type { KvReadRequest, KvSecret, VaultReader } from '../types.js';
 
 export interface Recorded {
   method: string;
@@ -23,10 +32,40 @@ export interface Reply {
   delayMs?: number;
 }
 
-interface Version {
+export interface KvVersion {
+  /** null once the version is deleted or destroyed. */
   data: Record<string, unknown> | null;
   deleted?: boolean;
   destroyed?: boolean;
+}
+
+/** KV v2 secrets by `mount/path`, each a list of versions numbered from 1. */
+export class KvStore {
+  readonly #secrets = new Map<string, (KvVersion | undefined)[]>();
+
+  /** Writes the next version, or the given one (earlier versions left unwritten read as missing). */
+  put(mountAndPath: string, data: Record<string, unknown>, version?: number): number {
+    const versions = this.#secrets.get(mountAndPath) ?? [];
+    const n = version ?? versions.length + 1;
+    versions[n - 1] = { data };
+    this.#secrets.set(mountAndPath, versions);
+    return n;
+  }
+
+  deleteVersion(mountAndPath: string, version: number, how: 'deleted' | 'destroyed'): void {
+    const v = this.#secrets.get(mountAndPath)?.[version - 1];
+    if (v === undefined) throw new Error('no such version');
+    v.data = null;
+    v[how] = true;
+  }
+
+  /** The pinned version, or the latest; undefined if it was never written. */
+  get(mountAndPath: string, version?: number): { version: number; entry: KvVersion } | undefined {
+    const versions = this.#secrets.get(mountAndPath);
+    const n = version ?? versions?.length ?? 0;
+    const entry = versions?.[n - 1];
+    return entry === undefined ? undefined : { version: n, entry };
+  }
 }
 
 export interface LoginAttempt {
@@ -48,7 +87,8 @@ export interface ReadAttempt {
  * Implements `POST /v1/auth/<mount>/login` and `GET /v1/<mount>/data/<path>` with a token store
  * and versioned secrets. `onLogin`/`onRead` let a test answer differently.
  */
-export class FakeVault {
+export class FakeVaultServer {
+  readonly kv = new KvStore();
   readonly requests: Recorded[] = [];
   logins: LoginAttempt[] = [];
   reads: ReadAttempt[] = [];
@@ -64,23 +104,17 @@ export class FakeVault {
   delayMs = 0;
 
   readonly #tokens = new Map<string, string>();
-  readonly #secrets = new Map<string, Version[]>();
   #issued = 0;
   #server: http.Server | undefined;
   url = '';
 
+  /** Writes the next version of a secret; returns its number. */
   put(mountAndPath: string, data: Record<string, unknown>): number {
-    const versions = this.#secrets.get(mountAndPath) ?? [];
-    versions.push({ data });
-    this.#secrets.set(mountAndPath, versions);
-    return versions.length;
+    return this.kv.put(mountAndPath, data);
   }
 
   deleteVersion(mountAndPath: string, version: number, how: 'deleted' | 'destroyed'): void {
-    const v = this.#secrets.get(mountAndPath)?.[version - 1];
-    if (v === undefined) throw new Error('no such version');
-    v.data = null;
-    v[how] = true;
+    this.kv.deleteVersion(mountAndPath, version, how);
   }
 
   revokeAll(): void {
@@ -182,10 +216,9 @@ export class FakeVault {
     if (attempt.role === undefined || this.forbiddenReads.has(`${attempt.role} ${where}`)) {
       return { status: 403, body: { errors: ['1 error occurred:\n\t* permission denied\n\n'] } };
     }
-    const versions = this.#secrets.get(where);
-    const n = attempt.version ?? versions?.length ?? 0;
-    const v = versions?.[n - 1];
-    if (v === undefined) return { status: 404, body: { errors: [] } };
+    const found = this.kv.get(where, attempt.version);
+    if (found === undefined) return { status: 404, body: { errors: [] } };
+    const { version: n, entry: v } = found;
     const metadata = {
       created_time: '2024-01-01T00:00:00.000Z',
       custom_metadata: null,
@@ -195,5 +228,38 @@ export class FakeVault {
     };
     if (v.data === null) return { status: 404, body: { data: { data: null, metadata } } };
     return { status: 200, body: { request_id: 'r', data: { data: v.data, metadata } } };
+  }
+}
+
+/**
+ * A `VaultReader` over a `KvStore`, in memory. Reads the pinned or latest version; a missing,
+ * deleted or destroyed one is `VaultPathNotFound`, as the real reader reports it. `fail` makes the
+ * reads of one path throw until the next `put` there. Every request is recorded.
+ */
+export class FakeVaultReader implements VaultReader {
+  readonly kv = new KvStore();
+  readonly requests: KvReadRequest[] = [];
+  readonly #failures = new Map<string, unknown>();
+
+  put(mountAndPath: string, data: Record<string, unknown>, version?: number): number {
+    this.#failures.delete(mountAndPath);
+    return this.kv.put(mountAndPath, data, version);
+  }
+
+  /** Reads of `mountAndPath` throw `thrown` (any value, as a misbehaving client might) until the next put. */
+  fail(mountAndPath: string, thrown: unknown): void {
+    this.#failures.set(mountAndPath, thrown);
+  }
+
+  readKv(req: KvReadRequest): Promise<KvSecret> {
+    this.requests.push(structuredClone(req));
+    const where = `${req.mount}/${req.path}`;
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- a misbehaving client may throw anything; the fuzz test throws strings and plain objects on purpose
+    if (this.#failures.has(where)) return Promise.reject(this.#failures.get(where));
+    const found = this.kv.get(where, req.version);
+    if (found === undefined || found.entry.data === null) {
+      return Promise.reject(new SyncError('VaultPathNotFound', `no secret at ${where}`));
+    }
+    return Promise.resolve({ data: structuredClone(found.entry.data), version: found.version });
   }
 }
