@@ -1,6 +1,10 @@
 /**
  * `npm run demo`: a newcomer's tour. Starts real etcd, kube-apiserver and OpenBao on loopback,
  * runs the built controller, syncs a sample secret, rotates it, and keeps running until Ctrl-C.
+ *
+ * With VAULTSYNC_DEMO_EXIT=1 (what CI runs) it stops after the rotation instead: exit status 0 and
+ * the lines `demo: synced ...` and `demo: rotated ...` only when the Secret held exactly the values
+ * written into OpenBao, first the original and then the rotated one; otherwise status 1.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -33,10 +37,11 @@ async function main(): Promise<void> {
     await env.createServiceAccount('demo', 'myapp');
     await env.policy('myapp-read', 'path "secret/data/myapp/*" { capabilities = ["read"] }');
     await env.role('app-read', { serviceAccounts: ['myapp'], namespaces: ['demo'], policies: ['myapp-read'] });
-    await env.writeKv('myapp/config', {
+    const original = {
       database_password: randomBytes(9).toString('base64url'),
       api_key: randomBytes(12).toString('hex'),
-    });
+    };
+    await env.writeKv('myapp/config', original);
     say('wrote secret/myapp/config (database_password, api_key) into OpenBao');
 
     const { url } = await env.startController(['--vault-read-cache-ttl=1s']);
@@ -61,17 +66,28 @@ async function main(): Promise<void> {
     const show = (data: Record<string, string> | undefined) => {
       for (const [k, v] of Object.entries(decode(data))) say(`  ${k} = ${mask(v)}`);
     };
-    const first = await waitSecret(env, 'demo', 'myapp-secret', () => true);
+    const first = await waitSecret(env, 'demo', 'myapp-secret', (s) =>
+      sameData(decode(s.data), { DB_PASS: original.database_password, API_KEY: original.api_key }),
+    );
     say('\nSecret demo/myapp-secret (values masked):');
     show(first.data);
+    say('demo: synced demo/myapp-secret: DB_PASS and API_KEY equal secret/myapp/config in OpenBao');
 
     const rotated = randomBytes(9).toString('base64url');
-    await env.writeKv('myapp/config', { database_password: rotated, api_key: decode(first.data).API_KEY });
+    await env.writeKv('myapp/config', { database_password: rotated, api_key: original.api_key });
     const t0 = Date.now();
     say('\nrotated database_password in OpenBao; waiting for the next refresh (interval 5s)…');
-    const second = await waitSecret(env, 'demo', 'myapp-secret', (s) => decode(s.data).DB_PASS === rotated, 30_000);
-    say(`Secret followed in ${((Date.now() - t0) / 1000).toFixed(1)} s:`);
+    const second = await waitSecret(
+      env,
+      'demo',
+      'myapp-secret',
+      (s) => sameData(decode(s.data), { DB_PASS: rotated, API_KEY: original.api_key }),
+      30_000,
+    );
+    const followedIn = ((Date.now() - t0) / 1000).toFixed(1);
+    say(`Secret followed in ${followedIn} s:`);
     show(second.data);
+    say(`demo: rotated demo/myapp-secret: DB_PASS equals the new value in OpenBao after ${followedIn} s`);
     await waitReady(env, 'demo', 'myapp', 'True');
     say('\n$ kubectl get secretsync -n demo');
     say(kubectl(env, ['get', 'secretsync', '-n', 'demo']).trimEnd());
@@ -88,6 +104,12 @@ async function main(): Promise<void> {
     await env.stop(true);
     process.exit(1);
   }
+}
+
+/** Exactly these keys with these values. */
+function sameData(got: Record<string, string>, want: Record<string, string>): boolean {
+  const keys = Object.keys(want);
+  return Object.keys(got).length === keys.length && keys.every((k) => got[k] === want[k]);
 }
 
 await main();
