@@ -99,8 +99,8 @@ need_go() {
 
 TOTAL_BUILD_SECONDS=0
 
-# Cold build seconds measured on the 2-core machine (test/env/README.md, "Cost"); only used to
-# tell the user up front how long to expect.
+# Cold build seconds measured on the idle 2-core machine (test/env/README.md, "Cost"); only used
+# to tell the user up front how long to expect.
 cold_seconds() {
   case "$1" in
     etcd) echo 51 ;; kube-apiserver) echo 448 ;; kubectl) echo 37 ;; openbao) echo 220 ;;
@@ -274,8 +274,9 @@ if [[ "${#PLANNED[@]}" -gt 0 ]]; then
   estimate=0
   for name in "${PLANNED[@]}"; do estimate=$(( estimate + $(cold_seconds "$name") )); done
   log "to build from their Go modules, one after the other: ${PLANNED[*]}"
-  log "from a cold Go build cache this takes about $(( (estimate + 30) / 60 )) minutes on a 2-core machine and up to"
-  log "~7 GB of disk for Go's caches; it happens once: later runs reuse the binaries in $BIN"
+  log "from a cold Go build cache this takes about $(( (estimate + 30) / 60 )) minutes on an idle 2-core machine (longer"
+  log "when it is busy) and up to ~7 GB of disk for Go's caches; it happens once: later runs"
+  log "reuse the binaries in $BIN"
 fi
 MODE=build
 select_binaries
