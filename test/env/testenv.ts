@@ -46,6 +46,11 @@ export interface TestEnvOptions {
    * flags: e.g. a KMS plugin backed by OpenBao's Transit and `--encryption-provider-config`.
    */
   beforeApiserver?: (env: TestEnv) => Promise<string[]>;
+  /**
+   * `false`: start no OpenBao of its own; the test attaches one with attachVault() (e.g. the Raft
+   * cluster of test/env/vault-cluster.ts behind its proxy). Default true.
+   */
+  vault?: boolean;
 }
 
 export class TestEnv {
@@ -87,11 +92,11 @@ export class TestEnv {
       env.pki = makePki(env.dir);
       await env.startEtcd();
       // OpenBao needs nothing from the apiserver until its Kubernetes auth is configured below.
-      await env.startVault(true);
+      if (opts.vault !== false) await env.startVault(true);
       await env.startApiserver((await opts.beforeApiserver?.(env)) ?? []);
       await env.applyCrds();
       await env.setupController();
-      await env.setupVaultKubernetesAuth();
+      if (opts.vault !== false) await env.setupVaultKubernetesAuth();
       env.log(`test environment up in ${Date.now() - t0} ms (${env.dir})`);
       return env;
     } catch (err) {
@@ -398,10 +403,28 @@ export class TestEnv {
     }
     await must(bare, 'PUT', '/v1/sys/unseal', { key: this.unsealKey });
     await waitFor('vault active', async () => (await call(bare, 'GET', '/v1/sys/health')).status === 200);
-    if (init) {
-      await must(this.vault, 'POST', '/v1/sys/mounts/secret', { type: 'kv', options: { version: '2' } });
-      await waitFor('kv v2 ready', async () => (await call(this.vault, 'GET', '/v1/secret/config')).status === 200);
-    }
+    if (init) await this.mountKv();
+  }
+
+  private async mountKv(): Promise<void> {
+    await must(this.vault, 'POST', '/v1/sys/mounts/secret', { type: 'kv', options: { version: '2' } });
+    await waitFor('kv v2 ready', async () => (await call(this.vault, 'GET', '/v1/secret/config')).status === 200);
+  }
+
+  /**
+   * Makes an OpenBao started elsewhere (initialised and unsealed, e.g. test/env/vault-cluster.ts
+   * behind its proxy) this environment's Vault, set up as the single node is: KV v2 at secret/ and
+   * the Kubernetes auth method against this apiserver. writeKv, policy, role and startController
+   * then use it. Only for an environment started with `vault: false`.
+   */
+  async attachVault(addr: string, rootToken: string): Promise<void> {
+    if (this.vaultProc)
+      throw new Error('attachVault: this environment runs its own OpenBao (start it with vault: false)');
+    this.vaultAddr = addr;
+    this.rootToken = rootToken;
+    this.vault = { url: addr, headers: { 'x-vault-token': rootToken } };
+    await this.mountKv();
+    await this.setupVaultKubernetesAuth();
   }
 
   async stopVault(): Promise<void> {
