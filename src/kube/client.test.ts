@@ -2,7 +2,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createKube, kubeClients, useTokenFile } from './client.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { createKube, kubeClients, shareConnections, useTokenFile } from './client.js';
 import { FakeApiServer, sendJson } from './testing/fake-apiserver.js';
 import { recordingLogger } from '../core/testing/logger.js';
 
@@ -95,5 +96,36 @@ describe('connection reuse', () => {
     for (let i = 0; i < 20; i++) await core.readNamespacedSecret({ name: 's', namespace: 'ns' });
     expect(server.requests).toHaveLength(20);
     expect(connections).toBeLessThanOrEqual(2); // 20 without shareConnections
+  });
+});
+
+// shareConnections replaces a private method of client-node (package.json allows ^2.0.1). If an
+// upgrade renames it, changes its parameters or stops calling it per request, these fail first.
+describe('tripwire: the client-node internals shareConnections patches', () => {
+  const proto = KubeConfig.prototype as unknown as Record<string, unknown>;
+
+  it('KubeConfig.prototype.createDispatcher(cluster, agentOptions) still exists and is what requests call', () => {
+    expect(typeof proto.createDispatcher, 'client-node no longer has createDispatcher: revisit shareConnections').toBe(
+      'function',
+    );
+    expect((proto.createDispatcher as (...args: unknown[]) => unknown).length, 'createDispatcher changed arity').toBe(
+      2,
+    );
+    expect(
+      String(proto.applySecurityAuthentication),
+      'applySecurityAuthentication no longer calls this.createDispatcher(cluster, agentOptions)',
+    ).toContain('this.createDispatcher(cluster, agentOptions)');
+  });
+
+  it('hands out one dispatcher while the TLS material is the same, and a new one when it changes', () => {
+    const kc = server.kubeConfig();
+    shareConnections(kc);
+    shareConnections(kc); // idempotent: wrapping twice would still share, but must not stack
+    const create = (kc as unknown as { createDispatcher: (c: unknown, o: object) => unknown }).createDispatcher;
+    const cluster = kc.getCurrentCluster();
+    const first = create(cluster, { ca: 'ca-1' });
+    expect(first).toBeDefined();
+    expect(create(cluster, { ca: 'ca-1' })).toBe(first);
+    expect(create(cluster, { ca: 'ca-2' })).not.toBe(first);
   });
 });

@@ -5,6 +5,7 @@ import PQueue from 'p-queue';
 import type { SecretSync } from '../api/index.js';
 import type { EventRecorder, EventType } from '../controller/types.js';
 import type { Logger } from '../core/types.js';
+import { TokenBuckets } from '../scheduler/token-buckets.js';
 import { apiErrorDetail, apiStatus, callOptions } from './request.js';
 
 export const REPORTING_COMPONENT = 'vaultsync';
@@ -32,11 +33,6 @@ interface Aggregate {
   lastAt: number;
 }
 
-interface Bucket {
-  tokens: number;
-  at: number;
-}
-
 const MAX_TRACKED = 4096;
 const MAX_MESSAGE = 1024;
 const MAX_REASON = 128;
@@ -50,19 +46,21 @@ const MAX_REASON = 128;
 export class KubeEventRecorder implements EventRecorder {
   private readonly queue = new PQueue({ concurrency: 1 });
   private readonly aggregates = new LRUCache<string, Aggregate>({ max: MAX_TRACKED });
-  private readonly buckets = new LRUCache<string, Bucket>({ max: MAX_TRACKED });
+  private readonly buckets: TokenBuckets;
   private readonly now: () => number;
   private readonly windowMs: number;
-  private readonly burst: number;
-  private readonly refillMs: number;
   private readonly maxQueued: number;
   private closed = false;
 
   constructor(private readonly opts: EventRecorderOptions) {
     this.now = opts.now ?? Date.now;
     this.windowMs = opts.aggregationWindowMs ?? 10 * 60_000;
-    this.burst = opts.burst ?? 25;
-    this.refillMs = opts.refillIntervalMs ?? 5 * 60_000;
+    this.buckets = new TokenBuckets({
+      burst: opts.burst ?? 25,
+      refill: { tokens: 1, everyMs: opts.refillIntervalMs ?? 5 * 60_000 },
+      clock: { now: this.now },
+      maxKeys: MAX_TRACKED,
+    });
     this.maxQueued = opts.maxQueued ?? 1000;
   }
 
@@ -73,7 +71,7 @@ export class KubeEventRecorder implements EventRecorder {
       log.debug({ namespace, name, reason }, 'event dropped: recorder closed');
       return;
     }
-    if (!this.takeToken(uid)) {
+    if (this.buckets.take(uid) > 0) {
       log.debug({ namespace, name, reason }, 'event dropped: per-object rate limit');
       return;
     }
@@ -99,18 +97,6 @@ export class KubeEventRecorder implements EventRecorder {
   async close(): Promise<void> {
     this.closed = true;
     await this.flush();
-  }
-
-  private takeToken(uid: string): boolean {
-    const now = this.now();
-    const b = this.buckets.get(uid) ?? { tokens: this.burst, at: now };
-    const refilled = Math.min(this.burst, b.tokens + (now - b.at) / this.refillMs);
-    if (refilled < 1) {
-      this.buckets.set(uid, { tokens: refilled, at: now });
-      return false;
-    }
-    this.buckets.set(uid, { tokens: refilled - 1, at: now });
-    return true;
   }
 
   private async write(e: { sync: SecretSync; type: EventType; reason: string; message: string; at: number }) {

@@ -16,7 +16,7 @@ export {
 } from './secretsyncs.js';
 export { ManagedSecrets, MANAGED_SELECTOR, secretSource, type ManagedSecretsOptions } from './secrets.js';
 export { toSecretObject } from './secret-object.js';
-export { WriteLimiter, DEFAULT_WRITE_LIMITS, type WriteLimiterOptions } from './limiter.js';
+export { WriteLimiter, type WriteLimiterOptions } from './limiter.js';
 export { KubeStatusWriter, statusMergePatch, type StatusWriterDeps } from './status.js';
 export { KubeEventRecorder, REPORTING_COMPONENT, type EventRecorderOptions } from './events.js';
 export { TokenRequestSource, MIN_TOKEN_EXPIRATION_SECONDS, type TokenRequestSourceDeps } from './tokens.js';

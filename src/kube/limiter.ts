@@ -7,16 +7,15 @@ export interface WriteLimiterOptions {
   writeQps: number;
 }
 
-export const DEFAULT_WRITE_LIMITS: WriteLimiterOptions = { writeConcurrency: 8, writeQps: 20 };
-
 /**
  * The budget of API-server writes (Secrets and status), separate from reads and watches so a
- * burst of reconciles after a Vault outage cannot flood the API server.
+ * burst of reconciles after a Vault outage cannot flood the API server. The defaults are those of
+ * `--write-concurrency` and `--write-qps` (config.ts), the one place they are stated.
  */
 export class WriteLimiter {
   private readonly queue: PQueue;
 
-  constructor(opts: WriteLimiterOptions = DEFAULT_WRITE_LIMITS) {
+  constructor(opts: WriteLimiterOptions) {
     if (!(opts.writeConcurrency >= 1) || !(opts.writeQps > 0)) {
       throw new RangeError(
         `write limits need writeConcurrency >= 1 and writeQps > 0 (got ${opts.writeConcurrency}, ${opts.writeQps})`,

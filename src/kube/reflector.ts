@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import { asRecord } from '../core/json.js';
 import type { Logger } from '../core/types.js';
+import { backoffCeiling } from '../scheduler/backoff.js';
 import { apiErrorDetail, apiStatus } from './request.js';
 import type { KubeObject, Store } from './store.js';
 
@@ -146,7 +148,7 @@ export class Reflector<T extends KubeObject> {
 
   private async backoff(failures: number, signal: AbortSignal): Promise<void> {
     const { backoffInitialMs, backoffMaxMs } = this.deps.timing;
-    const ceiling = Math.min(backoffMaxMs, backoffInitialMs * 2 ** Math.min(failures - 1, 30));
+    const ceiling = backoffCeiling(failures - 1, backoffInitialMs, backoffMaxMs);
     // Equal jitter: never less than half the ceiling, so a dead server is not hammered.
     const delay = ceiling / 2 + (this.deps.random() * ceiling) / 2;
     try {
@@ -279,26 +281,22 @@ function setInactivityTimeout(watch: Watch, ms: number): void {
   if ('requestTimeoutMs' in watch) Object.assign(watch, { requestTimeoutMs: ms });
 }
 
-function field(obj: unknown, name: string): unknown {
-  return typeof obj === 'object' && obj !== null ? (obj as Record<string, unknown>)[name] : undefined;
-}
-
 function resourceVersionOf(raw: unknown): string | undefined {
-  const rv = field(field(raw, 'metadata'), 'resourceVersion');
+  const rv = asRecord(asRecord(raw)?.metadata)?.resourceVersion;
   return typeof rv === 'string' && rv !== '' ? rv : undefined;
 }
 
 function statusCode(raw: unknown): number | undefined {
-  const code = field(raw, 'code');
+  const code = asRecord(raw)?.code;
   return typeof code === 'number' ? code : undefined;
 }
 
 function statusText(raw: unknown): string {
-  const message = field(raw, 'message');
+  const message = asRecord(raw)?.message;
   return typeof message === 'string' ? message : 'no message';
 }
 
 function httpStatus(err: unknown): number | undefined {
-  const code = field(err, 'statusCode');
+  const code = asRecord(err)?.statusCode;
   return typeof code === 'number' ? code : undefined;
 }

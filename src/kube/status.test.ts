@@ -47,7 +47,7 @@ function writer(cached: SecretSync[] = []) {
   const kc = server.kubeConfig();
   return new KubeStatusWriter({
     custom: kubeClients(kc).custom,
-    limiter: new WriteLimiter(),
+    limiter: new WriteLimiter({ writeConcurrency: 4, writeQps: 100 }),
     cache: { applyLocalWrite: (o) => cached.push(o) },
   });
 }

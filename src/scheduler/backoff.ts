@@ -12,6 +12,16 @@ export interface BackoffOptions {
 export const DEFAULT_BACKOFF = { baseMs: 1_000, factor: 2, maxMs: 300_000 } as const;
 
 /**
+ * The one growth rule of every backoff here (work queue, relists, `vaultsync trigger` retries):
+ * after `failures` earlier consecutive failures, `min(maxMs, baseMs * factor^failures)`. Callers
+ * choose the jitter below it.
+ */
+export function backoffCeiling(failures: number, baseMs: number, maxMs: number, factor = 2): number {
+  // factor ** failures overflows to Infinity for large counts; min() caps it.
+  return Math.min(maxMs, baseMs * factor ** failures);
+}
+
+/**
  * Per-key exponential backoff with full jitter above a floor.
  *
  * After n consecutive failures of a key (n = 0 for the first), the ceiling is
@@ -48,8 +58,7 @@ export class ExponentialBackoff<K = string> {
 
   /** The delay after `failures` earlier consecutive failures (0 for the first retry). */
   delayFor(failures: number): number {
-    // factor ** failures overflows to Infinity for large counts; min() caps it.
-    const ceiling = Math.min(this.#maxMs, this.#baseMs * this.#factor ** failures);
+    const ceiling = backoffCeiling(failures, this.#baseMs, this.#maxMs, this.#factor);
     const r = Math.min(1, Math.max(0, this.#rand()));
     return this.#baseMs + r * (ceiling - this.#baseMs);
   }

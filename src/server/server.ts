@@ -14,8 +14,6 @@ export interface ServerDeps {
   health(): HealthReport;
   /** Readiness: caches synced. */
   ready(): boolean;
-  /** Called from onClose: stop the queue, informers and Vault clients. */
-  onClose?: () => Promise<void>;
   /** Serve POST /v1/refresh here too (--webhook-listen empty); absent: see buildWebhookServer. */
   webhook?: Webhook;
 }
@@ -40,18 +38,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
 
   if (deps.webhook) void app.register(webhookRoutes(deps.webhook));
-  closeWith(app, deps.onClose);
   return app;
 }
 
 /** The webhook alone, for its own port (--webhook-listen): no health or metrics routes. */
-export function buildWebhookServer(webhook: Webhook, opts: { onClose?: () => Promise<void> } = {}): FastifyInstance {
+export function buildWebhookServer(webhook: Webhook): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: WEBHOOK_BODY_LIMIT });
   void app.register(webhookRoutes(webhook));
-  closeWith(app, opts.onClose);
   return app;
-}
-
-function closeWith(app: FastifyInstance, close: (() => Promise<void>) | undefined): void {
-  if (close) app.addHook('onClose', async () => close());
 }

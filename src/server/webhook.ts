@@ -13,7 +13,7 @@ import { authenticate } from './auth.js';
 import { WebhookKeys, type KeyProvider } from './keys.js';
 import type { WebhookMetrics, WebhookOutcome } from './metrics.js';
 import type { PathLookup } from './path-index.js';
-import { RateLimiter } from './rate-limit.js';
+import { TokenBuckets } from '../scheduler/token-buckets.js';
 import { Refresher, type RefreshTarget } from './refresh.js';
 import { parseRefreshBody, parseRefreshQuery, type Parsed } from './refresh-request.js';
 import { ReplayGuard } from './replay.js';
@@ -45,7 +45,7 @@ export interface WebhookOptions {
 /** The assembled webhook: register it with `webhookRoutes`, through buildServer or buildWebhookServer. */
 export interface Webhook {
   keys: KeyProvider;
-  limiter: RateLimiter;
+  limiter: TokenBuckets;
   replays: ReplayGuard;
   refresher: Refresher;
   metrics: WebhookMetrics;
@@ -68,7 +68,11 @@ export function createWebhook(opts: WebhookOptions): Webhook {
         clock,
         log,
       }),
-    limiter: new RateLimiter({ perMinute: opts.rateLimitPerMinute, clock }),
+    limiter: new TokenBuckets({
+      burst: opts.rateLimitPerMinute,
+      refill: { tokens: opts.rateLimitPerMinute, everyMs: 60_000 },
+      clock,
+    }),
     replays: new ReplayGuard({ ttlMs: GITHUB_REPLAY_WINDOW_MS, clock }),
     refresher: new Refresher({
       index: opts.index,

@@ -3,6 +3,7 @@
  * transient failures (no connection, timeout, 5xx, 429) briefly. The key is never printed.
  */
 import { readFile } from 'node:fs/promises';
+import { backoffCeiling } from '../scheduler/backoff.js';
 import { parseRefreshBody } from '../server/refresh-request.js';
 import { MIN_KEY_LENGTH } from '../server/keys.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, signRequest } from '../server/signature.js';
@@ -77,7 +78,7 @@ export async function runTrigger(
       return 1;
     }
     const wait = Math.min(
-      result.retryAfterMs ?? Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt),
+      result.retryAfterMs ?? backoffCeiling(attempt, BACKOFF_BASE_MS, BACKOFF_MAX_MS),
       MAX_RETRY_AFTER_MS,
     );
     full.stderr(`vaultsync trigger: ${result.reason}; retrying in ${(wait / 1000).toFixed(1)}s\n`);

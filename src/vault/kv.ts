@@ -1,3 +1,4 @@
+import { asRecord } from '../core/json.js';
 import { SyncError } from '../errors.js';
 import type { KvSecret } from './types.js';
 import { badData, describeTarget, readFailure, type ReadTarget } from './classify.js';
@@ -25,8 +26,6 @@ export function kvDataPath(target: Pick<ReadTarget, 'mount' | 'path' | 'version'
   return `${encodeSegments('KV mount', target.mount)}/data/${encodeSegments('KV path', target.path)}${query}`;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 interface KvMetadata {
   version: number;
   createdTime?: string;
@@ -35,8 +34,9 @@ interface KvMetadata {
 }
 
 function parseMetadata(value: unknown): KvMetadata | string {
-  if (!isRecord(value)) return 'no metadata';
-  const { version, created_time: created, deletion_time: deletion, destroyed } = value;
+  const record = asRecord(value);
+  if (record === undefined) return 'no metadata';
+  const { version, created_time: created, deletion_time: deletion, destroyed } = record;
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) return 'no valid metadata.version';
   if (created !== undefined && typeof created !== 'string') return 'metadata.created_time is not a string';
   if (deletion !== undefined && typeof deletion !== 'string') return 'metadata.deletion_time is not a string';
@@ -51,8 +51,9 @@ function parseMetadata(value: unknown): KvMetadata | string {
 
 /** Vault answers a deleted or destroyed version with null data and the version's metadata. */
 function goneVersion(body: unknown, target: ReadTarget, status: number): SyncError | undefined {
-  if (!isRecord(body) || !isRecord(body.data) || body.data.data !== null) return undefined;
-  const meta = parseMetadata(body.data.metadata);
+  const answer = asRecord(asRecord(body)?.data);
+  if (answer === undefined || answer.data !== null) return undefined;
+  const meta = parseMetadata(answer.metadata);
   if (typeof meta === 'string') return undefined;
   const where = `Vault secret ${target.mount}/${target.path} version ${meta.version}`;
   if (meta.destroyed) {
@@ -85,21 +86,22 @@ export function interpretKvResponse(
   }
   if (res.status !== 200) throw readFailure(res, target, credentials);
 
-  const body = res.body;
-  if (!isRecord(body)) throw badData(what, 'the body is not a JSON object', res.status);
-  if (!isRecord(body.data)) {
+  const body = asRecord(res.body);
+  if (body === undefined) throw badData(what, 'the body is not a JSON object', res.status);
+  const answer = asRecord(body.data);
+  if (answer === undefined) {
     throw badData(what, `no data object: check that ${target.mount} is a KV version 2 mount`, res.status);
   }
   const gone = goneVersion(body, target, res.status);
   if (gone !== undefined) throw gone;
-  const meta = parseMetadata(body.data.metadata);
+  const meta = parseMetadata(answer.metadata);
   if (typeof meta === 'string') {
     throw badData(what, `${meta}: check that ${target.mount} is a KV version 2 mount`, res.status);
   }
   if (target.version !== undefined && meta.version !== target.version) {
     throw badData(what, `metadata.version is ${meta.version}`, res.status);
   }
-  const data = body.data.data;
-  if (!isRecord(data)) throw badData(what, 'data.data is not an object', res.status);
+  const data = asRecord(answer.data);
+  if (data === undefined) throw badData(what, 'data.data is not an object', res.status);
   return { data, version: meta.version, ...(meta.createdTime === undefined ? {} : { createdTime: meta.createdTime }) };
 }
