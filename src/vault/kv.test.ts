@@ -1,8 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeVaultServer } from './testing/fake-vault.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { identityKey, readGroupKey } from './identity.js';
 import { kvDataPath } from './kv.js';
-import { harness, makeIdentity, rejection, type Harness } from './testing/testkit.js';
+import { fakeVaultPerTest, makeIdentity, rejection, type Harness } from './testing/testkit.js';
 import { NON_EXPIRING_TOKEN_CACHE_MS, tokenCacheMs } from './tokens.js';
 
 describe('kvDataPath', () => {
@@ -72,33 +71,32 @@ describe('identityKey', () => {
 });
 
 describe('KV v2 reads at the HTTP level', () => {
-  let fake: FakeVaultServer;
+  const vault = fakeVaultPerTest(() => undefined);
   let h: Harness;
-  beforeEach(async () => {
-    fake = await new FakeVaultServer().start();
-    h = harness(fake);
-  });
-  afterEach(async () => {
-    await h.reader.close();
-    await fake.close();
+  beforeEach(() => {
+    h = vault.setup();
   });
 
   it('sends encoded segments that Vault decodes back to the path, with the token', async () => {
-    fake.put('team/kv/my app/a?b#c', { k: 'v' });
+    vault.fake.put('team/kv/my app/a?b#c', { k: 'v' });
     const secret = await h.reader.readKv({ identity: h.id(), mount: 'team/kv', path: 'my app/a?b#c' });
     expect(secret).toEqual({ data: { k: 'v' }, version: 1, createdTime: '2024-01-01T00:00:00.000Z' });
-    expect(fake.requests[1]?.url).toBe('/v1/team/kv/data/my%20app/a%3Fb%23c');
-    expect(fake.reads[0]).toMatchObject({ mount: 'team/kv', path: 'my app/a?b#c', token: fake.issuedToken(1) });
+    expect(vault.fake.requests[1]?.url).toBe('/v1/team/kv/data/my%20app/a%3Fb%23c');
+    expect(vault.fake.reads[0]).toMatchObject({
+      mount: 'team/kv',
+      path: 'my app/a?b#c',
+      token: vault.fake.issuedToken(1),
+    });
   });
 
   it('refuses a traversing path before it talks to Vault', async () => {
     const err = await rejection(h.reader.readKv({ identity: h.id(), mount: 'secret', path: 'a/../../sys/raw' }));
     expect(err).toMatchObject({ reason: 'InvalidSpec', terminal: true });
-    expect(fake.requests).toHaveLength(0);
+    expect(vault.fake.requests).toHaveLength(0);
   });
 
   it('refuses a pinned-version answer for another version as BadVaultData', async () => {
-    fake.onRead = () => ({ status: 200, body: { data: { data: { k: 'v' }, metadata: { version: 7 } } } });
+    vault.fake.onRead = () => ({ status: 200, body: { data: { data: { k: 'v' }, metadata: { version: 7 } } } });
     const err = await rejection(h.reader.readKv({ identity: h.id(), mount: 'secret', path: 'a', version: 2 }));
     expect(err).toMatchObject({ reason: 'BadVaultData' });
   });

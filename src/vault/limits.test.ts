@@ -1,8 +1,7 @@
 import { gzipSync } from 'node:zlib';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MAX_RESPONSE_BYTES } from './connection.js';
-import { FakeVaultServer } from './testing/fake-vault.js';
-import { harness, rejection, type Harness } from './testing/testkit.js';
+import { fakeVaultPerTest, rejection, type Harness } from './testing/testkit.js';
 
 /*
  * A SecretSync may point spec.vault.address at any server. Whatever that server answers, the
@@ -10,17 +9,11 @@ import { harness, rejection, type Harness } from './testing/testkit.js';
  * buffered and parsed whole (a tenant could otherwise exhaust the controller's memory).
  */
 
-let fake: FakeVaultServer;
+const vault = fakeVaultPerTest(() => undefined);
 let h: Harness;
 
-beforeEach(async () => {
-  fake = await new FakeVaultServer().start();
-  h = harness(fake);
-});
-
-afterEach(async () => {
-  await h.reader.close();
-  await fake.close();
+beforeEach(() => {
+  h = vault.setup();
 });
 
 const kvBody = (value: string) =>
@@ -33,15 +26,15 @@ const read = () => h.reader.readKv({ identity: h.id(), mount: 'secret', path: 'a
 describe('the size of Vault answers', () => {
   it('reads an answer just under the bound', async () => {
     const value = 'v'.repeat(MAX_RESPONSE_BYTES - 1024);
-    fake.onRead = () => ({ status: 200, raw: kvBody(value) });
+    vault.fake.onRead = () => ({ status: 200, raw: kvBody(value) });
     expect((await read()).data.value).toHaveLength(value.length);
   });
 
   it('refuses an answer over the bound as BadVaultData, naming the address', async () => {
-    fake.onRead = () => ({ status: 200, raw: kvBody('v'.repeat(4 * MAX_RESPONSE_BYTES)) });
+    vault.fake.onRead = () => ({ status: 200, raw: kvBody('v'.repeat(4 * MAX_RESPONSE_BYTES)) });
     const err = await rejection(read());
     expect(err).toMatchObject({ reason: 'BadVaultData' });
-    expect(err.message).toContain(`Vault at ${fake.url} answered`);
+    expect(err.message).toContain(`Vault at ${vault.fake.url} answered`);
     expect(err.message).toContain('more data than any Secret can hold');
     expect(h.metrics.counts.requests.get('read error')).toBe(1);
   });
@@ -50,9 +43,9 @@ describe('the size of Vault answers', () => {
     // 64 MiB of JSON in about 64 KiB of gzip.
     const bomb = gzipSync(kvBody('z'.repeat(64 * 1024 * 1024)));
     expect(bomb.length).toBeLessThan(MAX_RESPONSE_BYTES);
-    fake.onRead = () => ({ status: 200, raw: bomb, headers: { 'content-encoding': 'gzip' } });
+    vault.fake.onRead = () => ({ status: 200, raw: bomb, headers: { 'content-encoding': 'gzip' } });
     const err = await rejection(read());
     expect(err).toMatchObject({ reason: 'BadVaultData' });
     expect(err.message).toContain('not a JSON object');
-  });
+  }, 15_000);
 });
