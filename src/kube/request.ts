@@ -1,5 +1,6 @@
 import { ApiException, Observable, type ConfigurationOptions, type RequestContext } from '@kubernetes/client-node';
 import { SyncError, type Reason } from '../errors.js';
+import { asRecord } from '../core/json.js';
 
 /** Default bound on one API-server request; client-node's fetch has none of its own. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -67,10 +68,8 @@ function statusMessage(body: unknown): string | undefined {
       return undefined;
     }
   }
-  if (typeof parsed === 'object' && parsed !== null && 'message' in parsed && typeof parsed.message === 'string') {
-    return parsed.message;
-  }
-  return undefined;
+  const message = asRecord(parsed)?.message;
+  return typeof message === 'string' ? message : undefined;
 }
 
 function truncate(s: string): string {

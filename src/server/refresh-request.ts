@@ -2,6 +2,7 @@
  * What a refresh request names, from the signed JSON body or (GitHub webhooks, whose body is
  * GitHub's own payload) from the query string. Messages say what is wrong without echoing input.
  */
+import { asRecord } from '../core/json.js';
 import type { Key } from '../core/types.js';
 
 export const MAX_TARGETS = 100;
@@ -31,8 +32,8 @@ export function parseRefreshBody(raw: Buffer): Parsed {
   } catch {
     return { ok: false, message: `body is not JSON: ${SHAPE}` };
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, message: SHAPE };
-  const fields = body as Record<string, unknown>;
+  const fields = asRecord(body);
+  if (fields === undefined) return { ok: false, message: SHAPE };
   const unknown = Object.keys(fields).filter((k) => k !== 'paths' && k !== 'secretSyncs');
   if (unknown.length > 0) return { ok: false, message: `unknown field(s); ${SHAPE}` };
   for (const f of ['paths', 'secretSyncs'] as const) {
