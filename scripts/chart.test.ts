@@ -75,7 +75,7 @@ describe('chart values: every controller flag', () => {
       expect(new RegExp(s.pattern ?? '').test('soon')).toBe(false);
     }
     if (o.kind === 'enum') expect(s.enum).toEqual(o.choices);
-    if (o.kind === 'integer') expect(s.minimum).toBe(1);
+    if (o.kind === 'integer') expect(s.minimum).toBe(o.min ?? 1);
     if (o.kind === 'list') expect(s.items?.type).toBe('string');
   });
 

@@ -104,6 +104,36 @@ describe('options table', () => {
   });
 });
 
+describe('per-namespace shares', () => {
+  it('default to half of each global budget, at least 1', () => {
+    expect(parseConfig(base, io()).tenancy).toEqual({
+      maxWorkersPerNamespace: 4,
+      vaultQpsPerNamespace: 25,
+      writeQpsPerNamespace: 25,
+      maxSecretSyncsPerNamespace: 0,
+    });
+    expect(parseConfig([...base, '--concurrency=1', '--vault-qps=3'], io()).tenancy).toMatchObject({
+      maxWorkersPerNamespace: 1,
+      vaultQpsPerNamespace: 2,
+    });
+  });
+
+  it('take flags and environment, and refuse a share larger than the whole', () => {
+    const c = parseConfig(
+      [...base, '--namespace-max-workers=2', '--namespace-max-secretsyncs=100'],
+      io({ VAULTSYNC_NAMESPACE_VAULT_QPS: '10' }),
+    );
+    expect(c.tenancy).toMatchObject({
+      maxWorkersPerNamespace: 2,
+      vaultQpsPerNamespace: 10,
+      maxSecretSyncsPerNamespace: 100,
+    });
+    expect(() => parseConfig([...base, '--namespace-max-workers=9'], io())).toThrow(
+      new ConfigError('--namespace-max-workers: 9 is more than --concurrency (8)'),
+    );
+  });
+});
+
 describe('leader election options', () => {
   it('is off by default with client-go-like timings', () => {
     expect(parseConfig(base, io()).leaderElection).toEqual({

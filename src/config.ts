@@ -54,6 +54,17 @@ export interface Config {
   /** API-server writes in flight and per second. */
   writeConcurrency: number;
   writeQps: number;
+  /** Every budget shared fairly: what one namespace may take of it (docs/security.md, "Tenants"). */
+  tenancy: {
+    /** Workers one namespace's SecretSyncs may hold at once; the rest are kept for other namespaces. */
+    maxWorkersPerNamespace: number;
+    /** Vault requests per second made for one namespace's SecretSyncs. */
+    vaultQpsPerNamespace: number;
+    /** API-server writes per second made for one namespace's SecretSyncs. */
+    writeQpsPerNamespace: number;
+    /** SecretSyncs of one namespace that are synced; the others get Ready=False. 0: no bound. */
+    maxSecretSyncsPerNamespace: number;
+  };
   /** Path of a file holding the key for content-hash HMACs; absent: a key kept in a Secret. */
   hashKeyFile?: string;
   /** Namespace/name of the Secret holding the content-hash key when no file is given. */
@@ -100,6 +111,8 @@ export interface OptionSpec {
   default?: string;
   choices?: readonly string[];
   required?: boolean;
+  /** Smallest value of an integer option; default 1. */
+  min?: number;
   help: string;
 }
 
@@ -165,6 +178,34 @@ const options: Omit<OptionSpec, 'env'>[] = [
   { flag: 'concurrency', kind: 'integer', default: '8', help: 'Reconciles running at once.' },
   { flag: 'write-concurrency', kind: 'integer', default: '8', help: 'API-server writes in flight at once.' },
   { flag: 'write-qps', kind: 'integer', default: '50', help: 'API-server writes per second.' },
+  {
+    flag: 'namespace-max-workers',
+    kind: 'integer',
+    default: '0',
+    min: 0,
+    help: "Workers (of --concurrency) one namespace's SecretSyncs may hold at once, so a namespace whose Vault hangs cannot hold them all. 0: half of --concurrency (at least 1).",
+  },
+  {
+    flag: 'namespace-vault-qps',
+    kind: 'integer',
+    default: '0',
+    min: 0,
+    help: "Vault requests per second for one namespace's SecretSyncs. 0: half of --vault-qps (at least 1).",
+  },
+  {
+    flag: 'namespace-write-qps',
+    kind: 'integer',
+    default: '0',
+    min: 0,
+    help: "API-server writes per second for one namespace's SecretSyncs. 0: half of --write-qps (at least 1).",
+  },
+  {
+    flag: 'namespace-max-secretsyncs',
+    kind: 'integer',
+    default: '0',
+    min: 0,
+    help: 'SecretSyncs synced per namespace; the ones over it (newest first) get Ready=False TooManySecretSyncs. 0: no bound.',
+  },
   {
     flag: 'hash-key-file',
     kind: 'string',
@@ -410,12 +451,29 @@ export function parseConfig(argv: readonly string[], io: ConfigIo): Config {
     concurrency: integer(raw, 'concurrency', 1),
     writeConcurrency: integer(raw, 'write-concurrency', 1),
     writeQps: integer(raw, 'write-qps', 1),
+    tenancy: parseTenancy(raw),
     hashKeyFile: get(raw, 'hash-key-file'),
     hashKeySecret: { namespace: controllerNamespace, name: str(raw, 'hash-key-secret') },
     leaderElection,
     listen,
     webhook,
     logLevel: logLevel as LogLevel,
+  };
+}
+
+/** Per-namespace shares; 0 means half of the global budget, at least 1. */
+function parseTenancy(raw: RawOptions): Config['tenancy'] {
+  const share = (flag: string, global: string): number => {
+    const own = integer(raw, flag, 0);
+    const whole = integer(raw, global, 1);
+    if (own > whole) throw new ConfigError(`--${flag}: ${own} is more than --${global} (${whole})`);
+    return own > 0 ? own : Math.max(1, Math.ceil(whole / 2));
+  };
+  return {
+    maxWorkersPerNamespace: share('namespace-max-workers', 'concurrency'),
+    vaultQpsPerNamespace: share('namespace-vault-qps', 'vault-qps'),
+    writeQpsPerNamespace: share('namespace-write-qps', 'write-qps'),
+    maxSecretSyncsPerNamespace: integer(raw, 'namespace-max-secretsyncs', 0),
   };
 }
 

@@ -24,6 +24,8 @@ export const reasons = {
   SecretConflict: { terminal: false },
   /** The ServiceAccount token could not be obtained (TokenRequest refused, token file missing). */
   ServiceAccountTokenFailed: { terminal: false },
+  /** The namespace has more SecretSyncs than the controller syncs per namespace; the newest wait. */
+  TooManySecretSyncs: { terminal: true },
   /** The spec is invalid in a way the CRD schema cannot express. Fixed only by editing the spec. */
   InvalidSpec: { terminal: true },
   /** The API server refused or failed a write. */
@@ -38,6 +40,9 @@ export interface SyncErrorOptions {
   terminal?: boolean;
   /** HTTP status seen from Vault or the API server, for metrics. */
   status?: number;
+  /** What was down, when the error says something is unavailable: e.g. `vault https://vault:8200`.
+   *  Outages are tracked per dependency, so one tenant's dead Vault releases no one else's keys. */
+  dependency?: string;
 }
 
 export class SyncError extends Error {
@@ -45,12 +50,14 @@ export class SyncError extends Error {
   readonly reason: Reason;
   readonly terminal: boolean;
   readonly status: number | undefined;
+  readonly dependency: string | undefined;
 
   constructor(reason: Reason, message: string, options: SyncErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.reason = reason;
     this.terminal = options.terminal ?? reasons[reason].terminal;
     this.status = options.status;
+    this.dependency = options.dependency;
   }
 }
 

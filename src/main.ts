@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import type { SecretSync } from './api/index.js';
 import type { Config } from './config.js';
 import { reconcileSettings, SecretSyncController } from './controller/index.js';
-import type { Logger } from './core/types.js';
+import { splitKey, type Logger } from './core/types.js';
 import {
   KubeEventRecorder,
   LeaderElector,
@@ -64,17 +64,30 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     log,
   });
   const namespaces = config.namespaces.length > 0 ? config.namespaces : undefined;
-  const limiter = new WriteLimiter({ writeConcurrency: config.writeConcurrency, writeQps: config.writeQps });
+  const limiter = new WriteLimiter({
+    writeConcurrency: config.writeConcurrency,
+    writeQps: config.writeQps,
+    writeQpsPerTenant: config.tenancy.writeQpsPerNamespace,
+  });
   const syncs = createSecretSyncInformer({ kc: kube.kc, custom: kube.custom, namespaces, log });
   const secrets = new ManagedSecrets({ kc: kube.kc, core: kube.core, limiter, namespaces, log });
-  const queue = new WorkQueue({ onDequeue: (_key, waitedMs, priority) => metrics.dequeued(priority, waitedMs) });
+  // Namespaces are the lanes: they take turns, and one namespace holds at most its share of workers.
+  const queue = new WorkQueue({
+    onDequeue: (_key, waitedMs, priority) => metrics.dequeued(priority, waitedMs),
+    laneOf: (key) => splitKey(key).namespace,
+    maxInFlightPerLane: config.tenancy.maxWorkersPerNamespace,
+  });
   const metrics = createMetrics({
     countByReady: () => countByReady(syncs.list()),
     queueDepth: () => queue.stats().depth,
     isLeader: () => leading,
   });
   const vault = createVaultReader({
-    config: { ...config.vault, tokenPath: config.auth.tokenPath },
+    config: {
+      ...config.vault,
+      tokenPath: config.auth.tokenPath,
+      requestsPerSecondPerTenant: config.tenancy.vaultQpsPerNamespace,
+    },
     tokens: new TokenRequestSource({ core: kube.core, expirationSeconds: config.auth.tokenExpirationSeconds }),
     readFile: (p) => readFile(p, 'utf8'),
     clock,
@@ -102,6 +115,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     metrics,
     settings: reconcileSettings(config, hashKey),
     concurrency: config.concurrency,
+    maxSecretSyncsPerNamespace: config.tenancy.maxSecretSyncsPerNamespace,
     ...(le.enabled ? { stopGraceMs: 0 } : {}),
   });
 

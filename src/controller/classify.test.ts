@@ -23,6 +23,13 @@ describe('classifyError', () => {
     expect(classifyError(err).dependency).toBe(want);
   });
 
+  it('names the Vault address that is down, so outages are tracked per address', () => {
+    const a = new SyncError('VaultUnavailable', 'x', { dependency: 'vault https://a:8200' });
+    const b = new SyncError('VaultUnavailable', 'x', { dependency: 'vault https://b:8200' });
+    expect(classifyError(a).dependency).toBe('vault https://a:8200');
+    expect(classifyError(b).dependency).not.toBe(classifyError(a).dependency);
+  });
+
   it('calls a SyncError expected and keeps its terminal flag; anything else is unexpected and retried', () => {
     expect(classifyError(new SyncError('InvalidSpec', 'bad'))).toMatchObject({ terminal: true, expected: true });
     const foreign = classifyError(new TypeError('value hunter2 is not iterable'));

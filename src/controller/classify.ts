@@ -23,7 +23,8 @@ export function classifyError(err: unknown): ErrorClass {
 
 function dependencyOf(err: SyncError): { dependency?: string } {
   if (err.terminal) return {};
-  if (err.reason === 'VaultUnavailable') return { dependency: 'vault' };
+  // Per Vault address: a tenant's dead Vault coming back (or not) says nothing of another's.
+  if (err.reason === 'VaultUnavailable') return { dependency: err.dependency ?? 'vault' };
   const status = err.status;
   if (
     err.reason === 'KubernetesApiError' &&

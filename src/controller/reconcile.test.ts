@@ -498,6 +498,7 @@ describe('reconcile: identity', () => {
         fresh: true,
         maxAgeMs: 30_000, // min(cache TTL 30s, interval 300s / 10)
         priority: 2, // a push overtakes new and periodic requests at Vault too
+        tenant: NS, // counted against its namespace's Vault rate
       },
     ]);
   });
@@ -533,6 +534,7 @@ describe('reconcile: identity', () => {
       fresh: false,
       maxAgeMs: 30_000,
       priority: 1, // a new SecretSync's request
+      tenant: NS,
     });
   });
 

@@ -1,6 +1,6 @@
 import type { SecretSync } from '../api/index.js';
 import type { Config } from '../config.js';
-import type { Logger, Clock } from '../core/types.js';
+import type { Clock, Key, Logger } from '../core/types.js';
 import { SyncError, isSyncError, type Reason } from '../errors.js';
 import { checkSecretSize, desiredSecret, renderData, targetName } from '../render/index.js';
 import { Priority, readMaxAgeMs, refreshDelayMs, type ReconcileResult, type Request } from '../scheduler/index.js';
@@ -41,6 +41,8 @@ export interface ReconcileDeps {
   log: Logger;
   metrics: SyncMetrics;
   settings: ReconcileSettings;
+  /** Whether the namespace's bound on SecretSyncs lets this one sync (controller/quota.ts). */
+  quota?: { check(key: Key): SyncError | undefined };
 }
 
 /** Vault requests inherit the request's priority: pushed and new SecretSyncs overtake periodic
@@ -119,6 +121,8 @@ async function syncOnce(
 ): Promise<Synced> {
   const { key } = request;
   const { settings, secrets } = deps;
+  const over = deps.quota?.check(key);
+  if (over !== undefined) throw over;
   const intervalMs = refreshIntervalMs(sync, settings.refresh);
   const identity = identityFor(sync, settings);
   const { source, target } = selectSource(deps.sources, sync);

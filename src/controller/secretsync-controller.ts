@@ -11,6 +11,7 @@ import { PathIndex, type HealthReport, type RefreshTarget } from '../server/inde
 import { selectSource } from '../sources/index.js';
 import { classifyError } from './classify.js';
 import { initialDelayMs } from './interval.js';
+import { NamespaceQuota } from './quota.js';
 import { reconcile, type ReconcileDeps } from './reconcile.js';
 
 /** A watch that made no progress (no event, bookmark or relist) for this long fails /healthz. */
@@ -42,6 +43,8 @@ export interface SecretSyncControllerDeps extends Omit<ReconcileDeps, 'syncs' | 
   stopGraceMs?: number;
   /** Randomness of the startup spread; [0, 1) like Math.random. */
   rand?: () => number;
+  /** SecretSyncs synced per namespace (the oldest); 0 or absent: no bound. */
+  maxSecretSyncsPerNamespace?: number;
 }
 
 export class SecretSyncController {
@@ -51,13 +54,15 @@ export class SecretSyncController {
   readonly #runner: Runner;
   readonly #clock: Clock;
   readonly #log: Logger;
+  readonly #quota: NamespaceQuota;
 
   constructor(deps: SecretSyncControllerDeps) {
+    this.#quota = new NamespaceQuota(deps.maxSecretSyncsPerNamespace ?? 0);
     this.#deps = deps;
     this.#clock = deps.clock;
     this.#log = deps.log;
     const { syncs, secrets, queue } = deps;
-    const reconcileDeps: ReconcileDeps = { ...deps, syncs, secrets };
+    const reconcileDeps: ReconcileDeps = { ...deps, syncs, secrets, quota: this.#quota };
     this.#runner = new Runner({
       queue,
       concurrency: deps.concurrency,
@@ -88,6 +93,7 @@ export class SecretSyncController {
     syncs.addHandlers({
       add: (key, obj) => {
         index(key, obj);
+        this.#quota.upsert(key, obj);
         // Objects of the initial list that an earlier run synced are spread over their interval.
         const delay = syncs.hasSynced() ? 0 : initialDelayMs(obj, settings.refresh, rand);
         if (delay === 0) queue.add(key, Priority.New);
@@ -106,6 +112,8 @@ export class SecretSyncController {
       delete: (key) => {
         this.paths.remove(key);
         queue.add(key, Priority.New);
+        // A place under the namespace's bound is free: the SecretSyncs waiting for one look again.
+        for (const waiting of this.#quota.remove(key)) queue.add(waiting, Priority.New);
       },
     });
   }

@@ -1,10 +1,13 @@
 import PQueue from 'p-queue';
+import { rateOptions, TenantQueues } from '../core/budget.js';
 
 export interface WriteLimiterOptions {
   /** API-server writes in flight at once. */
   writeConcurrency: number;
   /** API-server writes started per second (fractions allowed: 0.5 is one every 2 s). */
   writeQps: number;
+  /** Of those, what one tenant (namespace) may start per second; absent: no tenant bound. */
+  writeQpsPerTenant?: number;
 }
 
 /**
@@ -14,6 +17,7 @@ export interface WriteLimiterOptions {
  */
 export class WriteLimiter {
   private readonly queue: PQueue;
+  private readonly tenants: TenantQueues | undefined;
 
   constructor(opts: WriteLimiterOptions) {
     if (!(opts.writeConcurrency >= 1) || !(opts.writeQps > 0)) {
@@ -21,17 +25,19 @@ export class WriteLimiter {
         `write limits need writeConcurrency >= 1 and writeQps > 0 (got ${opts.writeConcurrency}, ${opts.writeQps})`,
       );
     }
-    const perSecond = opts.writeQps >= 1;
-    this.queue = new PQueue({
-      concurrency: Math.floor(opts.writeConcurrency),
-      intervalCap: perSecond ? Math.round(opts.writeQps) : 1,
-      interval: perSecond ? 1000 : Math.round(1000 / opts.writeQps),
-    });
+    this.queue = new PQueue({ concurrency: Math.floor(opts.writeConcurrency), ...rateOptions(opts.writeQps) });
+    this.tenants = opts.writeQpsPerTenant === undefined ? undefined : new TenantQueues(opts.writeQpsPerTenant);
   }
 
-  /** Runs `fn` within the budget; an abort while waiting for a slot rejects without running it. */
-  run<R>(fn: () => Promise<R>, signal?: AbortSignal): Promise<R> {
-    return this.queue.add(fn, signal === undefined ? {} : { signal });
+  /**
+   * Runs `fn` within the budget (and `tenant`'s share of it, if given); an abort while waiting for a
+   * slot rejects without running it.
+   */
+  run<R>(fn: () => Promise<R>, signal?: AbortSignal, tenant?: string): Promise<R> {
+    const options = signal === undefined ? {} : { signal };
+    const shared = () => this.queue.add(fn, options);
+    if (tenant === undefined || this.tenants === undefined) return shared();
+    return this.tenants.add(tenant, shared, options);
   }
 
   /** Writes waiting for a slot and in flight, for metrics. */

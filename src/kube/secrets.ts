@@ -148,6 +148,7 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
             callOptions({ signal }),
           ),
         signal,
+        namespace,
       );
     } catch (err: unknown) {
       const status = apiStatus(err);
@@ -167,7 +168,7 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
   ): Promise<SecretObject> {
     let result: unknown;
     try {
-      result = await this.limiter.run(call, signal);
+      result = await this.limiter.run(call, signal, namespace);
     } catch (err: unknown) {
       throw kubeError('KubernetesApiError', { verb, resource: RESOURCE, namespace, name }, err);
     }

@@ -28,6 +28,7 @@ export class KubeStatusWriter implements StatusWriter {
             callOptions({ signal, contentType: PatchStrategy.MergePatch }),
           ),
         signal,
+        namespace,
       );
     } catch (err: unknown) {
       // The SecretSync was deleted meanwhile: there is no status left to write.

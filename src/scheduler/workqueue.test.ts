@@ -173,6 +173,7 @@ describe('WorkQueue', () => {
       expect(await q.get()).toBeUndefined();
       expect(q.stats()).toEqual({
         depth: { push: 0, new: 0, periodic: 0 },
+        lanes: 0,
         processing: 0,
         dirty: 0,
         delayed: 0,
@@ -340,6 +341,7 @@ describe('WorkQueue', () => {
       // The adds during processing are pending work: each key is ready once more.
       expect(q.stats()).toEqual({
         depth: { push: 0, new: 0, periodic: 100 },
+        lanes: 1,
         processing: 0,
         dirty: 0,
         delayed: 0,
@@ -348,6 +350,7 @@ describe('WorkQueue', () => {
       await drain(q);
       expect(q.stats()).toEqual({
         depth: { push: 0, new: 0, periodic: 0 },
+        lanes: 0,
         processing: 0,
         dirty: 0,
         delayed: 0,
@@ -387,6 +390,52 @@ describe('WorkQueue', () => {
       q.done('a');
       await vi.advanceTimersByTimeAsync(60_000);
       expect(await q.get()).toMatchObject({ key: 'a', fresh: true });
+    });
+  });
+
+  describe('fair lanes', () => {
+    const laneOf = (key: string) => key.slice(0, key.indexOf('/'));
+
+    it('takes the lanes in turn within a priority, so one lane of many keys does not starve another', async () => {
+      const q = new WorkQueue({ laneOf });
+      for (let i = 1; i <= 4; i++) q.add(`a/${i}`, Priority.Periodic);
+      q.add('b/1', Priority.Periodic);
+      q.add('c/1', Priority.Periodic);
+      expect(await drain(q)).toEqual(['a/1', 'b/1', 'c/1', 'a/2', 'a/3', 'a/4']);
+    });
+
+    it('still serves higher priorities first, whatever the lane', async () => {
+      const q = new WorkQueue({ laneOf });
+      q.add('a/1', Priority.Periodic);
+      q.add('a/2', Priority.New);
+      q.add('b/1', Priority.Push);
+      expect(await drain(q)).toEqual(['b/1', 'a/2', 'a/1']);
+    });
+
+    it('keeps a lane at its in-flight bound waiting even with idle workers, and serves other lanes', async () => {
+      const q = new WorkQueue({ laneOf, maxInFlightPerLane: 2 });
+      for (let i = 1; i <= 5; i++) q.add(`hostile/${i}`, Priority.Periodic);
+      expect((await q.get())?.key).toBe('hostile/1');
+      expect((await q.get())?.key).toBe('hostile/2');
+      let third: string | undefined = 'pending';
+      const waiting = q.get().then((r) => (third = r?.key));
+      await Promise.resolve();
+      expect(third).toBe('pending'); // hostile/3 is ready, but its lane holds two workers
+      q.add('victim/1', Priority.Periodic);
+      await waiting;
+      expect(third).toBe('victim/1');
+      const fourth = q.get();
+      q.done('hostile/1');
+      expect((await fourth)?.key).toBe('hostile/3');
+      expect(q.stats()).toMatchObject({ processing: 3, lanes: 2, depth: { periodic: 2 } });
+    });
+
+    it('forgets a lane once it has nothing ready or in flight', async () => {
+      const q = new WorkQueue({ laneOf });
+      q.add('a/1', Priority.New);
+      expect(q.stats().lanes).toBe(1);
+      expect(await drain(q)).toEqual(['a/1']);
+      expect(q.stats().lanes).toBe(0);
     });
   });
 });

@@ -8,6 +8,17 @@ export interface WorkQueueOptions<K> {
   backoff?: BackoffOptions;
   /** Called as a key is handed out, with how long it waited ready. Must not throw. */
   onDequeue?: (key: K, waitedMs: number, priority: Priority) => void;
+  /**
+   * The lane (tenant) of a key, e.g. its namespace. Within one priority the queue takes lanes in
+   * turn (round-robin), so one lane's many keys cannot starve another's few. Default: one lane.
+   */
+  laneOf?: (key: K) => string;
+  /**
+   * At most this many keys of one lane are processed at once (0 or absent: no bound), so a lane
+   * whose keys hang (a slow or black-hole Vault) cannot hold every worker. A lane at its bound
+   * waits even if workers are idle: the bound is a reservation for the other lanes.
+   */
+  maxInFlightPerLane?: number;
 }
 
 /**
@@ -29,6 +40,8 @@ export interface AddOptions {
 export interface QueueStats {
   /** Ready keys by priority (not processing, not delayed). */
   depth: Record<Priority, number>;
+  /** Lanes with ready or processing keys. */
+  lanes: number;
   processing: number;
   /** Keys added while processing, to be queued again at `done`. */
   dirty: number;
@@ -36,6 +49,17 @@ export interface QueueStats {
   /** Keys with a recorded failure count. */
   backoff: number;
 }
+
+/** One tenant's keys: ready per priority in FIFO order (Map insertion order) → when they became ready. */
+interface Lane<K> {
+  ready: Record<Priority, Map<K, number>>;
+  inFlight: number;
+}
+
+const newLane = <K>(): Lane<K> => ({
+  ready: { [Priority.Push]: new Map(), [Priority.New]: new Map(), [Priority.Periodic]: new Map() },
+  inFlight: 0,
+});
 
 interface Dirty {
   priority: Priority;
@@ -48,7 +72,8 @@ interface Waiter<K> {
 
 /**
  * A work queue of keys in the manner of client-go's rate-limiting, delaying workqueue,
- * with priorities.
+ * with priorities and fair lanes (in the manner of API Priority and Fairness): higher priorities
+ * first; within a priority, the lanes that have ready keys take turns; within a lane, FIFO.
  *
  * Invariants:
  * - a key is at most once in the ready queue (adding it again only raises its priority);
@@ -66,11 +91,14 @@ export class WorkQueue<K = string> {
   readonly #backoff: ExponentialBackoff<K>;
   readonly #onDequeue: ((key: K, waitedMs: number, priority: Priority) => void) | undefined;
   readonly #delayed: DelayQueue<K>;
-  /** Per priority, ready keys in FIFO order (Map keeps insertion order) → time they became ready. */
-  readonly #ready: Record<Priority, Map<K, number>> = {
-    [Priority.Push]: new Map(),
-    [Priority.New]: new Map(),
-    [Priority.Periodic]: new Map(),
+  readonly #laneOf: (key: K) => string;
+  readonly #maxInFlightPerLane: number;
+  readonly #lanes = new Map<string, Lane<K>>();
+  /** Per priority, the lanes with ready keys at it, in turn order (the next to serve first). */
+  readonly #turns: Record<Priority, Set<string>> = {
+    [Priority.Push]: new Set(),
+    [Priority.New]: new Set(),
+    [Priority.Periodic]: new Set(),
   };
   readonly #processing = new Set<K>();
   readonly #dirty = new Map<K, Dirty>();
@@ -84,6 +112,9 @@ export class WorkQueue<K = string> {
     this.#clock = options.clock ?? systemClock();
     this.#backoff = new ExponentialBackoff<K>(options.backoff);
     this.#onDequeue = options.onDequeue;
+    this.#laneOf = options.laneOf ?? (() => '');
+    const bound = options.maxInFlightPerLane ?? 0;
+    this.#maxInFlightPerLane = bound > 0 ? bound : Infinity;
     this.#delayed = new DelayQueue<K>(this.#clock, (key, priority) => {
       this.#enqueue(key, priority, this.#clock.now());
     });
@@ -162,11 +193,15 @@ export class WorkQueue<K = string> {
   /** Ends the processing of `key`; queues it again if it was added meanwhile. */
   done(key: K): void {
     if (!this.#processing.delete(key)) return;
+    const name = this.#laneOf(key);
+    const lane = this.#lanes.get(name);
+    if (lane !== undefined) lane.inFlight--;
     const dirty = this.#dirty.get(key);
-    if (dirty === undefined) return;
     this.#dirty.delete(key);
     if (this.#shuttingDown) return;
-    this.#ready[dirty.priority].set(key, dirty.since);
+    if (dirty !== undefined) this.#makeReady(key, dirty.priority, dirty.since);
+    else this.#dropIfIdle(name);
+    // A lane at its in-flight bound may take a worker again.
     this.#dispatch();
   }
 
@@ -175,7 +210,8 @@ export class WorkQueue<K = string> {
     if (this.#shuttingDown) return;
     this.#shuttingDown = true;
     this.#delayed.clear();
-    for (const p of PRIORITIES) this.#ready[p].clear();
+    this.#lanes.clear();
+    for (const p of PRIORITIES) this.#turns[p].clear();
     this.#dirty.clear();
     this.#fresh.clear();
     this.#backoff.clear();
@@ -190,23 +226,25 @@ export class WorkQueue<K = string> {
 
   /** Ready keys, all priorities. */
   len(): number {
-    let n = 0;
-    for (const p of PRIORITIES) n += this.#ready[p].size;
-    return n;
+    const d = this.#depth();
+    return d[Priority.Push] + d[Priority.New] + d[Priority.Periodic];
   }
 
   stats(): QueueStats {
     return {
-      depth: {
-        [Priority.Push]: this.#ready[Priority.Push].size,
-        [Priority.New]: this.#ready[Priority.New].size,
-        [Priority.Periodic]: this.#ready[Priority.Periodic].size,
-      },
+      depth: this.#depth(),
+      lanes: this.#lanes.size,
       processing: this.#processing.size,
       dirty: this.#dirty.size,
       delayed: this.#delayed.size,
       backoff: this.#backoff.size,
     };
+  }
+
+  #depth(): Record<Priority, number> {
+    const depth = { [Priority.Push]: 0, [Priority.New]: 0, [Priority.Periodic]: 0 };
+    for (const lane of this.#lanes.values()) for (const p of PRIORITIES) depth[p] += lane.ready[p].size;
+    return depth;
   }
 
   #enqueue(key: K, priority: Priority, since: number): void {
@@ -220,35 +258,63 @@ export class WorkQueue<K = string> {
       );
       return;
     }
-    const queuedAt = this.#queuedPriority(key);
+    const lane = this.#lanes.get(this.#laneOf(key));
+    const queuedAt = lane === undefined ? undefined : PRIORITIES.find((p) => lane.ready[p].has(key));
     if (queuedAt === undefined) {
-      this.#ready[priority].set(key, since);
+      this.#makeReady(key, priority, since);
       this.#dispatch();
       return;
     }
-    if (priorityRank(priority) < priorityRank(queuedAt)) {
+    if (lane !== undefined && priorityRank(priority) < priorityRank(queuedAt)) {
       // Moves to the tail of the higher priority; keeps its original ready time for metrics.
-      const readySince = this.#ready[queuedAt].get(key) ?? since;
-      this.#ready[queuedAt].delete(key);
-      this.#ready[priority].set(key, readySince);
+      const readySince = lane.ready[queuedAt].get(key) ?? since;
+      lane.ready[queuedAt].delete(key);
+      if (lane.ready[queuedAt].size === 0) this.#turns[queuedAt].delete(this.#laneOf(key));
+      this.#makeReady(key, priority, readySince);
     }
   }
 
-  #queuedPriority(key: K): Priority | undefined {
-    return PRIORITIES.find((p) => this.#ready[p].has(key));
+  #makeReady(key: K, priority: Priority, since: number): void {
+    const name = this.#laneOf(key);
+    let lane = this.#lanes.get(name);
+    if (lane === undefined) this.#lanes.set(name, (lane = newLane()));
+    lane.ready[priority].set(key, since);
+    this.#turns[priority].add(name); // a lane that had no ready key at this priority joins at the end
   }
 
-  /** Removes the next ready key and marks it processing. */
+  #dropIfIdle(name: string): void {
+    const lane = this.#lanes.get(name);
+    if (lane === undefined || lane.inFlight > 0) return;
+    if (PRIORITIES.some((p) => lane.ready[p].size > 0)) return;
+    this.#lanes.delete(name);
+  }
+
+  /** Removes the next ready key and marks it processing: by priority, then the lanes in turn. */
   #take(): Request<K> | undefined {
     for (const priority of PRIORITIES) {
-      const queue = this.#ready[priority];
-      const first = queue.entries().next();
-      if (first.done === true) continue;
-      const [key, since] = first.value;
-      queue.delete(key);
-      this.#processing.add(key);
-      this.#onDequeue?.(key, this.#clock.now() - since, priority);
-      return { key, priority, fresh: this.#fresh.delete(key) };
+      const turns = this.#turns[priority];
+      for (const name of turns) {
+        const lane = this.#lanes.get(name);
+        if (lane === undefined) {
+          turns.delete(name);
+          continue;
+        }
+        if (lane.inFlight >= this.#maxInFlightPerLane) continue;
+        const first = lane.ready[priority].entries().next();
+        if (first.done === true) {
+          turns.delete(name);
+          continue;
+        }
+        const [key, since] = first.value;
+        lane.ready[priority].delete(key);
+        lane.inFlight++;
+        // Served: to the end of the turn order, or out of it when it has nothing more here.
+        turns.delete(name);
+        if (lane.ready[priority].size > 0) turns.add(name);
+        this.#processing.add(key);
+        this.#onDequeue?.(key, this.#clock.now() - since, priority);
+        return { key, priority, fresh: this.#fresh.delete(key) };
+      }
     }
     return undefined;
   }

@@ -20,6 +20,7 @@ export function kvSource(vault: VaultReader): Source {
           fresh: req.fresh,
           maxAgeMs: req.maxAgeMs,
           priority: req.priority,
+          tenant: req.sync.metadata.namespace,
         },
         signal,
       );

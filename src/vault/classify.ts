@@ -1,7 +1,11 @@
 import { SyncError } from '../errors.js';
 import type { VaultIdentity } from './types.js';
 import type { VaultHttpResponse, VaultTransportError } from './connection.js';
-import { describeServiceAccount } from './identity.js';
+import { describeServiceAccount, normalizeAddress } from './identity.js';
+
+/** The outage a VaultUnavailable error reports: one Vault address (the scheduler's dependency). */
+export const vaultDependency = (identity: Pick<VaultIdentity, 'address'>): string =>
+  `vault ${normalizeAddress(identity.address)}`;
 
 /** What a read was for, to name it in messages. */
 export interface ReadTarget {
@@ -64,7 +68,7 @@ export function readFailure(res: VaultHttpResponse, target: ReadTarget, credenti
     return new SyncError(
       'VaultUnavailable',
       `Vault at ${target.identity.address} could not serve read of ${what} (${detail}); will retry`,
-      { status },
+      { status, dependency: vaultDependency(target.identity) },
     );
   }
   return new SyncError(
@@ -85,7 +89,7 @@ export function loginFailure(
     return new SyncError(
       'VaultUnavailable',
       `Vault at ${identity.address} could not serve login as role ${identity.role} at auth/${identity.authMount} (${detail}); will retry`,
-      { status },
+      { status, dependency: vaultDependency(identity) },
     );
   }
   const audiences =
@@ -113,9 +117,7 @@ export function transportFailure(err: VaultTransportError, identity: VaultIdenti
   return new SyncError(
     'VaultUnavailable',
     `Could not reach Vault at ${identity.address} for ${operation} (${err.code})${hint}`,
-    {
-      cause: err,
-    },
+    { cause: err, dependency: vaultDependency(identity) },
   );
 }
 

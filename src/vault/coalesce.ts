@@ -7,7 +7,11 @@ import type { VaultMetrics } from './metrics.js';
 
 export interface CoalescingReaderDeps {
   /** The real read; `key` is identityKey(req.identity). */
-  fetch: (req: KvReadRequest, key: string, options: { priority?: number; signal: AbortSignal }) => Promise<KvSecret>;
+  fetch: (
+    req: KvReadRequest,
+    key: string,
+    options: { priority?: number; tenant?: string; signal: AbortSignal },
+  ) => Promise<KvSecret>;
   /** How long a result is shared; 0 shares only in-flight reads. */
   cacheTtlMs: number;
   clock: Clock;
@@ -77,7 +81,7 @@ export class CoalescingReader implements VaultReader {
     this.#seq += 1;
     const seq = this.#seq;
     const readAt = this.#deps.clock.now();
-    const secret = await this.#deps.fetch(req, idKey, { priority: req.priority, signal });
+    const secret = await this.#deps.fetch(req, idKey, { priority: req.priority, tenant: req.tenant, signal });
     const current = this.#cache?.peek(key);
     if (current === undefined || current.seq < seq)
       this.#cache?.set(key, { secret: structuredClone(secret), seq, readAt });

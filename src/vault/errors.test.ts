@@ -94,9 +94,14 @@ describe('classification of read answers', () => {
     );
     const h = setup();
     const err = await rejection(
-      h.reader.readKv({ identity: h.id({ address: `http://127.0.0.1:${port}` }), mount: 'secret', path: 'a' }),
+      h.reader.readKv({ identity: h.id({ address: `http://127.0.0.1:${port}/` }), mount: 'secret', path: 'a' }),
     );
-    expect(err).toMatchObject({ reason: 'VaultUnavailable', status: undefined });
+    // The outage is this address's alone (normalized), not "Vault" for every tenant.
+    expect(err).toMatchObject({
+      reason: 'VaultUnavailable',
+      status: undefined,
+      dependency: `vault http://127.0.0.1:${port}`,
+    });
     expect(err.message).toContain('ECONNREFUSED');
     expect(err.message).toContain(`http://127.0.0.1:${port}`);
   });

@@ -8,7 +8,7 @@ import type { VaultIdentity } from './types.js';
 const caDigest = (caBundle: string | undefined): string =>
   caBundle === undefined ? '' : createHash('sha256').update(caBundle).digest('hex').slice(0, 16);
 
-const normalizeAddress = (address: string): string => address.replace(/\/+$/, '');
+export const normalizeAddress = (address: string): string => address.replace(/\/+$/, '');
 
 /** Selects one HTTP client: Vault address, CA bundle and Vault Enterprise namespace. */
 export function connectionKey(identity: VaultIdentity): string {

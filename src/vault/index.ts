@@ -24,7 +24,10 @@ export type VaultReaderConfig = Pick<
   Config['vault'],
   'requestTimeoutMs' | 'readCacheTtlMs' | 'requestsPerSecond' | 'maxInFlight' | 'loginsPerSecond'
 > &
-  Pick<Config['auth'], 'tokenPath'>;
+  Pick<Config['auth'], 'tokenPath'> & {
+    /** Vault requests per second for one tenant (namespace); absent: only the global budget. */
+    requestsPerSecondPerTenant?: number;
+  };
 
 export interface VaultReaderDeps {
   config: VaultReaderConfig;

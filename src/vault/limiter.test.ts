@@ -30,6 +30,23 @@ describe('rate limits', () => {
     expect(Math.max(...times) - Math.min(...times)).toBeGreaterThanOrEqual(900);
   }, 10_000);
 
+  it("keeps one tenant within its own rate, so another tenant's read does not wait behind it", async () => {
+    const h = setup({ config: { requestsPerSecond: 100, requestsPerSecondPerTenant: 2, readCacheTtlMs: 0 } });
+    const started = Date.now();
+    const noisy = Promise.all(
+      ['a', 'b', 'c', 'd', 'e', 'f'].map((path) =>
+        h.reader.readKv({ identity: h.id(), mount: 'secret', path, tenant: 'noisy' }),
+      ),
+    ).then(() => Date.now() - started);
+    await new Promise((r) => setTimeout(r, 50));
+    const quiet = await h.reader
+      .readKv({ identity: h.id({ role: 'other' }), mount: 'secret', path: 'urgent', tenant: 'quiet' })
+      .then(() => Date.now() - started);
+    // noisy: a login and 6 reads at 2/s need at least two more windows; quiet's login and read go at once.
+    expect(quiet).toBeLessThan(1_000);
+    expect(await noisy).toBeGreaterThanOrEqual(1_900);
+  }, 10_000);
+
   it('keeps logins within loginsPerSecond', async () => {
     const h = setup({ config: { loginsPerSecond: 1 } });
     await Promise.all(

@@ -1,8 +1,11 @@
 import PQueue from 'p-queue';
+import { rateOptions as rate, TenantQueues } from '../core/budget.js';
 
 export interface VaultLimits {
   /** All Vault requests, logins included. */
   requestsPerSecond: number;
+  /** Of those, what one tenant (namespace) may make per second; absent: no tenant bound. */
+  requestsPerSecondPerTenant?: number;
   maxInFlight: number;
   /** Logins, on top of the global budget. */
   loginsPerSecond: number;
@@ -11,23 +14,20 @@ export interface VaultLimits {
 export interface ScheduleOptions {
   /** Higher starts first; push refreshes jump ahead of periodic ones. */
   priority?: number;
+  /** Whose per-tenant budget the request counts against (a namespace); absent: only the global one. */
+  tenant?: string;
   signal?: AbortSignal;
 }
 
-/** p-queue counts whole tasks per interval; a rate below 1/s becomes one task per longer interval. */
-function rate(perSecond: number): { interval: number; intervalCap: number; strict: boolean } {
-  if (!Number.isFinite(perSecond) || perSecond <= 0) return { interval: 0, intervalCap: Infinity, strict: false };
-  if (perSecond >= 1) return { interval: 1000, intervalCap: Math.floor(perSecond), strict: true };
-  return { interval: Math.round(1000 / perSecond), intervalCap: 1, strict: true };
-}
-
 /**
- * Vault request budgets: a global one (rate and in-flight) that every request passes, and a login
- * rate that logins pass first. Sliding windows, so no burst at a window boundary.
+ * Vault request budgets: a tenant's own rate first (so one namespace cannot use up the rest), then
+ * a global one (rate and in-flight) that every request passes; logins pass a login rate before
+ * both. Sliding windows, so no burst at a window boundary.
  */
 export class VaultLimiter {
   readonly #requests: PQueue;
   readonly #logins: PQueue;
+  readonly #tenants: TenantQueues | undefined;
 
   constructor(limits: VaultLimits) {
     this.#requests = new PQueue({
@@ -35,10 +35,15 @@ export class VaultLimiter {
       ...rate(limits.requestsPerSecond),
     });
     this.#logins = new PQueue(rate(limits.loginsPerSecond));
+    const perTenant = limits.requestsPerSecondPerTenant;
+    this.#tenants = perTenant === undefined ? undefined : new TenantQueues(perTenant);
   }
 
   request<T>(task: () => Promise<T>, options: ScheduleOptions = {}): Promise<T> {
-    return this.#requests.add(task, { priority: options.priority ?? 0, signal: options.signal });
+    const add = { priority: options.priority ?? 0, signal: options.signal };
+    const global = () => this.#requests.add(task, add);
+    if (options.tenant === undefined || this.#tenants === undefined) return global();
+    return this.#tenants.add(options.tenant, global, add);
   }
 
   login<T>(task: () => Promise<T>, options: ScheduleOptions = {}): Promise<T> {

@@ -58,7 +58,7 @@ export class TokenCache {
     return this.#logins.run(
       key,
       async (signal) => {
-        const login = await this.#deps.login(identity, { priority: options.priority, signal });
+        const login = await this.#deps.login(identity, { priority: options.priority, tenant: options.tenant, signal });
         this.#tokens.set(key, { token: login.token }, { ttl: tokenCacheMs(login.ttlSeconds) });
         this.#deps.log.debug({ ...identityLogFields(identity), ttlSeconds: login.ttlSeconds }, 'logged in to Vault');
         return login.token;

@@ -26,6 +26,8 @@ export interface KvReadRequest {
   maxAgeMs?: number;
   /** Rate-limit queue priority, higher first (push and new SecretSyncs ahead of periodic refreshes). Default 0. */
   priority?: number;
+  /** Whose budget the requests count against: the SecretSync's namespace (per-namespace Vault rate). */
+  tenant?: string;
 }
 
 export interface KvSecret {
