@@ -46,6 +46,11 @@ export class VaultLimiter {
     return this.#tenants.add(options.tenant, global, add);
   }
 
+  /** Tenants with requests waiting or running now (idle ones are forgotten). */
+  get tenants(): number {
+    return this.#tenants?.size ?? 0;
+  }
+
   login<T>(task: () => Promise<T>, options: ScheduleOptions = {}): Promise<T> {
     return this.#logins.add(() => this.request(task, options), {
       priority: options.priority ?? 0,
