@@ -54,7 +54,9 @@ export interface Config {
   /** API-server writes in flight and per second. */
   writeConcurrency: number;
   writeQps: number;
-  /** Every budget shared fairly: what one namespace may take of it (docs/security.md, "Tenants"). */
+  /** Secret types a SecretSync may write besides the safe built-ins (SAFE_SECRET_TYPES). */
+  allowedSecretTypes: string[];
+  /** Every budget shared fairly: what one namespace may take of it (docs/scale.md). */
   tenancy: {
     /** Workers one namespace's SecretSyncs may hold at once; the rest are kept for other namespaces. */
     maxWorkersPerNamespace: number;
@@ -178,6 +180,12 @@ const options: Omit<OptionSpec, 'env'>[] = [
   { flag: 'concurrency', kind: 'integer', default: '8', help: 'Reconciles running at once.' },
   { flag: 'write-concurrency', kind: 'integer', default: '8', help: 'API-server writes in flight at once.' },
   { flag: 'write-qps', kind: 'integer', default: '50', help: 'API-server writes per second.' },
+  {
+    flag: 'allowed-secret-types',
+    kind: 'list',
+    default: '',
+    help: 'Custom Secret types SecretSyncs may write besides Opaque, kubernetes.io/tls, kubernetes.io/dockerconfigjson, kubernetes.io/basic-auth and kubernetes.io/ssh-auth (types in the kubernetes.io/ and k8s.io/ prefixes are refused at admission).',
+  },
   {
     flag: 'namespace-max-workers',
     kind: 'integer',
@@ -451,6 +459,7 @@ export function parseConfig(argv: readonly string[], io: ConfigIo): Config {
     concurrency: integer(raw, 'concurrency', 1),
     writeConcurrency: integer(raw, 'write-concurrency', 1),
     writeQps: integer(raw, 'write-qps', 1),
+    allowedSecretTypes: list(raw, 'allowed-secret-types'),
     tenancy: parseTenancy(raw),
     hashKeyFile: get(raw, 'hash-key-file'),
     hashKeySecret: { namespace: controllerNamespace, name: str(raw, 'hash-key-secret') },

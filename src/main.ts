@@ -69,8 +69,15 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     writeQps: config.writeQps,
     writeQpsPerTenant: config.tenancy.writeQpsPerNamespace,
   });
+  const hashKey = await loadHashKey({
+    file: config.hashKeyFile,
+    secret: config.hashKeySecret,
+    core: kube.core,
+    log,
+    signal: stopping.signal,
+  });
   const syncs = createSecretSyncInformer({ kc: kube.kc, custom: kube.custom, namespaces, log });
-  const secrets = new ManagedSecrets({ kc: kube.kc, core: kube.core, limiter, namespaces, log });
+  const secrets = new ManagedSecrets({ kc: kube.kc, core: kube.core, limiter, hashKey, namespaces, log });
   // Namespaces are the lanes: they take turns, and one namespace holds at most its share of workers.
   const queue = new WorkQueue({
     onDequeue: (_key, waitedMs, priority) => metrics.dequeued(priority, waitedMs),
@@ -95,13 +102,6 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     metrics,
   });
   const events = new KubeEventRecorder({ core: kube.core, log, instance: config.instance });
-  const hashKey = await loadHashKey({
-    file: config.hashKeyFile,
-    secret: config.hashKeySecret,
-    core: kube.core,
-    log,
-    signal: stopping.signal,
-  });
 
   const controller = new SecretSyncController({
     syncs,

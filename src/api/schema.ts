@@ -27,8 +27,35 @@ const DURATION = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
 const dnsSubdomain = (description: string) =>
   Type.String({ description, minLength: 1, maxLength: 253, pattern: DNS_SUBDOMAIN });
 
-const stringMap = (description: string) =>
-  Type.Record(Type.String(), Type.String(), { description, maxProperties: 64 });
+/** Secret types a SecretSync may always write; other types outside kubernetes.io/ and k8s.io/ need the
+ *  operator's --allowed-secret-types. (A service-account-token Secret would mint a token for any
+ *  ServiceAccount of the namespace; a bootstrap token joins nodes.) */
+export const SAFE_SECRET_TYPES = [
+  'Opaque',
+  'kubernetes.io/tls',
+  'kubernetes.io/dockerconfigjson',
+  'kubernetes.io/basic-auth',
+  'kubernetes.io/ssh-auth',
+] as const;
+
+/** Prefixes Kubernetes and vaultsync own: a spec may not set labels or annotations in them
+ *  (`app.kubernetes.io/` is the exception, but for our managed-by label). RE2 syntax. */
+export const RESERVED_KEY_PATTERN = String.raw`^([^/]*\.)?(kubernetes\.io|k8s\.io|vaultsync\.io)/`;
+const TYPE_PREFIX_PATTERN = String.raw`^([^/]*\.)?(kubernetes\.io|k8s\.io)/`;
+const celString = (s: string) => `'${s.replaceAll('\\', '\\\\')}'`;
+
+/** Labels or annotations of the written Secret: bounded values, no reserved keys. */
+const targetMap = (description: string, maxValueLength: number) =>
+  Type.Record(Type.String(), Type.String({ maxLength: maxValueLength }), {
+    description,
+    maxProperties: 64,
+    'x-kubernetes-validations': [
+      cel(
+        `!self.exists(k, (k.matches(${celString(RESERVED_KEY_PATTERN)}) && !k.startsWith('app.kubernetes.io/')) || k == 'app.kubernetes.io/managed-by')`,
+        'keys in the kubernetes.io/, k8s.io/ and vaultsync.io/ prefixes are reserved (app.kubernetes.io/ keys other than managed-by are allowed)',
+      ),
+    ],
+  });
 
 export const VaultKvSchema = Type.Object(
   {
@@ -142,13 +169,19 @@ export const TargetSchema = Type.Object(
   {
     name: Type.Optional(dnsSubdomain("Name of the Secret to write. Absent: the SecretSync's name.")),
     type: Type.String({
-      description: 'Secret type. Default: Opaque.',
+      description: `Secret type. Default: Opaque. One of ${SAFE_SECRET_TYPES.join(', ')}, or a custom type outside the kubernetes.io/ and k8s.io/ prefixes that the operator allows (--allowed-secret-types).`,
       default: 'Opaque',
       minLength: 1,
       maxLength: 253,
+      'x-kubernetes-validations': [
+        cel(
+          `self in [${SAFE_SECRET_TYPES.map((t) => `'${t}'`).join(', ')}] || !self.matches(${celString(TYPE_PREFIX_PATTERN)})`,
+          `type must be one of ${SAFE_SECRET_TYPES.join(', ')}, or a custom type outside the kubernetes.io/ and k8s.io/ prefixes`,
+        ),
+      ],
     }),
-    labels: Type.Optional(stringMap('Extra labels on the Secret.')),
-    annotations: Type.Optional(stringMap('Extra annotations on the Secret.')),
+    labels: Type.Optional(targetMap('Extra labels on the Secret (values up to 63 characters).', 63)),
+    annotations: Type.Optional(targetMap('Extra annotations on the Secret (values up to 4096 characters).', 4096)),
     immutable: Type.Boolean({
       description:
         'Write an immutable Secret; a change in Vault replaces it (deleted and recreated under the same name).',

@@ -244,6 +244,33 @@ describe('specRuleErrors (the CRD CEL rules in code)', () => {
     ]);
   });
 
+  it.each([
+    ['Opaque', true],
+    ['kubernetes.io/tls', true],
+    ['kubernetes.io/dockerconfigjson', true],
+    ['example.com/custom', true], // admitted; the operator's --allowed-secret-types decides
+    ['helm.sh/release.v1', true], // likewise
+    ['kubernetes.io/service-account-token', false],
+    ['bootstrap.kubernetes.io/token', false],
+    ['kubernetes.io/dockercfg', false],
+  ])('target.type %s ok=%s', (type, ok) => {
+    expect(specRuleErrors(spec((s) => (s.target.type = type))).length === 0).toBe(ok);
+  });
+
+  it.each([
+    ['team', true],
+    ['app.kubernetes.io/part-of', true],
+    ['example.com/owner', true],
+    ['app.kubernetes.io/managed-by', false],
+    ['kubernetes.io/service-account.name', false],
+    ['node.k8s.io/x', false],
+    ['vaultsync.io/content-hmac', false],
+    ['x.vaultsync.io/y', false],
+  ])('target label or annotation key %s ok=%s', (key, ok) => {
+    expect(specRuleErrors(spec((s) => (s.target.labels = { [key]: 'v' }))).length === 0).toBe(ok);
+    expect(specRuleErrors(spec((s) => (s.target.annotations = { [key]: 'v' }))).length === 0).toBe(ok);
+  });
+
   it('rejects a caBundle that holds no PEM certificate', () => {
     expect(specRuleErrors(spec((s) => (s.vault.caBundle = '-----BEGIN PRIVATE KEY-----')))).toEqual([
       'spec.vault.caBundle: must be PEM certificates',

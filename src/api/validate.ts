@@ -7,6 +7,8 @@ import {
   API_VERSION,
   KIND,
   MIN_REFRESH_INTERVAL,
+  RESERVED_KEY_PATTERN,
+  SAFE_SECRET_TYPES,
   SecretSyncSpecSchema,
   SecretSyncStatusSchema,
   type SecretSync,
@@ -90,12 +92,38 @@ export function specRuleErrors(spec: SecretSyncSpec): string[] {
     errors.push('spec.vault.caBundle: must be PEM certificates');
   }
   if (spec.refresh.interval !== undefined) errors.push(...intervalErrors(spec.refresh.interval));
+  errors.push(...targetErrors(spec.target));
   const firstIndex = new Map<string, number>();
   spec.data?.forEach((item, i) => {
     const first = firstIndex.get(item.secretKey);
     if (first === undefined) firstIndex.set(item.secretKey, i);
     else errors.push(`spec.data[${i}].secretKey: must be unique; spec.data[${first}] has the same secretKey`);
   });
+  return errors;
+}
+
+const RESERVED_KEY = new RegExp(RESERVED_KEY_PATTERN);
+const KUBERNETES_TYPE = /^([^/]*\.)?(kubernetes\.io|k8s\.io)\//;
+
+/** The CRD's rules on spec.target, for SecretSyncs admitted before them (an older CRD). */
+function targetErrors(target: SecretSyncSpec['target']): string[] {
+  const errors: string[] = [];
+  const safe: readonly string[] = SAFE_SECRET_TYPES;
+  if (!safe.includes(target.type) && KUBERNETES_TYPE.test(target.type)) {
+    errors.push(
+      `spec.target.type: must be one of ${SAFE_SECRET_TYPES.join(', ')}, or a custom type outside the kubernetes.io/ and k8s.io/ prefixes`,
+    );
+  }
+  for (const field of ['labels', 'annotations'] as const) {
+    const reserved = Object.keys(target[field] ?? {}).filter(
+      (k) => (RESERVED_KEY.test(k) && !k.startsWith('app.kubernetes.io/')) || k === 'app.kubernetes.io/managed-by',
+    );
+    if (reserved.length > 0) {
+      errors.push(
+        `spec.target.${field}: keys in the kubernetes.io/, k8s.io/ and vaultsync.io/ prefixes are reserved (${reserved.join(', ')})`,
+      );
+    }
+  }
   return errors;
 }
 

@@ -6,13 +6,15 @@ import {
   type OwnerReference,
   type SecretObject,
   type SecretStore,
+  type StoredSecret,
 } from './types.js';
 import { type Key } from '../core/types.js';
 
 /** What applySecret did. */
 export type WriteResult = 'created' | 'updated' | 'replaced' | 'unchanged';
 
-export const ownerOf = (secret: SecretObject): string | undefined => secret.metadata.annotations?.[OWNER_ANNOTATION];
+export const ownerOf = (secret: Pick<StoredSecret, 'metadata'>): string | undefined =>
+  secret.metadata.annotations?.[OWNER_ANNOTATION];
 
 /**
  * Makes the target Secret equal to `desired`, writing only when its content differs.
@@ -45,8 +47,9 @@ export async function applySecret(
     throw new SyncError('KubernetesApiError', `Secret ${name} is being deleted; it is created again once it is gone`);
   }
   const next = merged(actual, desired);
-  if (!differs(actual, next)) return 'unchanged';
-  if (needsReplace(actual, next)) {
+  const nextDigest = secrets.digestData(next.data);
+  if (!differs(actual, next, nextDigest)) return 'unchanged';
+  if (needsReplace(actual, next, nextDigest)) {
     await secrets.delete(namespace, name, uidOf(actual), signal);
     const { uid: _uid, resourceVersion: _rv, ...fresh } = next.metadata;
     const created = await createOrFindOurs(key, { ...next, metadata: fresh }, secrets, signal);
@@ -71,7 +74,7 @@ async function createOrFindOurs(
   desired: SecretObject,
   secrets: SecretStore,
   signal: AbortSignal,
-): Promise<'created' | SecretObject> {
+): Promise<'created' | StoredSecret> {
   try {
     await secrets.create(desired, signal);
     return 'created';
@@ -98,7 +101,7 @@ function conflict(name: string, owner: string | undefined): SyncError {
 }
 
 /** `actual` with everything we own set as in `desired`, and what others own kept. */
-function merged(actual: SecretObject, desired: SecretObject): SecretObject {
+function merged(actual: StoredSecret, desired: SecretObject): SecretObject {
   const foreignRefs = (actual.metadata.ownerReferences ?? []).filter((r) => !isSecretSyncRef(r));
   const refs = [...foreignRefs, ...(desired.metadata.ownerReferences ?? [])];
   return {
@@ -122,16 +125,17 @@ const isSecretSyncRef = (r: OwnerReference): boolean => r.kind === KIND && r.api
 
 /**
  * Whether writing `next` would change `actual`. The HMAC annotation alone is not enough: a hand edit
- * of data leaves it unchanged, so data, type, our labels, annotations and owner references are compared too.
+ * of data leaves it unchanged, so the data (by digest), type, our labels, annotations and owner
+ * references are compared too.
  */
-function differs(actual: SecretObject, next: SecretObject): boolean {
+function differs(actual: StoredSecret, next: SecretObject, nextDigest: string): boolean {
   const a = actual.metadata;
   const n = next.metadata;
   return (
     a.annotations?.[HASH_ANNOTATION] !== n.annotations?.[HASH_ANNOTATION] ||
     actual.type !== next.type ||
     (actual.immutable ?? false) !== (next.immutable ?? false) ||
-    !sameMap(actual.data, next.data) ||
+    actual.dataDigest !== nextDigest ||
     !sameMap(a.labels ?? {}, n.labels ?? {}) ||
     !sameMap(a.annotations ?? {}, n.annotations ?? {}) ||
     refsText(a.ownerReferences) !== refsText(n.ownerReferences)
@@ -152,10 +156,10 @@ const refsText = (refs: OwnerReference[] | undefined): string =>
   );
 
 /** Type never changes in place; data of an immutable Secret does not either, nor can it become mutable. */
-function needsReplace(actual: SecretObject, next: SecretObject): boolean {
+function needsReplace(actual: StoredSecret, next: SecretObject, nextDigest: string): boolean {
   if (actual.type !== next.type) return true;
   if (actual.immutable !== true) return false;
-  return !sameMap(actual.data, next.data) || next.immutable !== true;
+  return actual.dataDigest !== nextDigest || next.immutable !== true;
 }
 
 function sameMap(a: Record<string, string>, b: Record<string, string>): boolean {
@@ -163,7 +167,7 @@ function sameMap(a: Record<string, string>, b: Record<string, string>): boolean 
   return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && a[k] === b[k]);
 }
 
-function uidOf(secret: SecretObject): string {
+function uidOf(secret: StoredSecret): string {
   const { uid } = secret.metadata;
   if (uid === undefined) {
     throw new SyncError('KubernetesApiError', `Secret ${secret.metadata.name} has no uid; cannot replace it safely`);

@@ -45,7 +45,7 @@ const scenarios: Record<string, (h: Harness) => void> = {
   },
   'a type change forces replacement': (h) => {
     const s = h.syncs.get(KEY)!;
-    s.spec.target.type = 'kubernetes.io/opaque-2';
+    s.spec.target.type = 'kubernetes.io/basic-auth';
     h.syncs.set(s);
   },
   'Vault throws an unknown error quoting the canary': (h) => {

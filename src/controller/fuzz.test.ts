@@ -122,7 +122,7 @@ function randomSpec(rng: Rng): (s: SecretSync) => void {
     if (chance(rng, 0.1)) delete s.spec.auth.kubernetes.serviceAccountName;
     if (chance(rng, 0.2)) s.spec.target.immutable = true;
     if (chance(rng, 0.15)) s.spec.target.name = pick(rng, ['other', 'myapp', 'taken', 'foreign']);
-    if (chance(rng, 0.1)) s.spec.target.type = pick(rng, ['kubernetes.io/tls', 'Opaque', 'x/y']);
+    if (chance(rng, 0.1)) s.spec.target.type = pick(rng, ['kubernetes.io/tls', 'Opaque', 'x/y']); // x/y: not allowed
     if (chance(rng, 0.1)) s.spec.target.deletionPolicy = 'Retain';
     if (chance(rng, 0.1)) s.spec.target.labels = { [MANAGED_BY_LABEL]: 'someone-else', team: 'a' };
     if (chance(rng, 0.1)) s.spec.target.annotations = { [OWNER_ANNOTATION]: `${NS}/forged` };

@@ -117,6 +117,15 @@ describe('reconcile: rendering', () => {
       message: /"bad key\/x"/,
     },
     {
+      name: 'a Secret type the operator did not allow is refused',
+      edit: (s) => {
+        s.spec.target.type = 'helm.sh/release.v1';
+      },
+      vault: { present: 'v' },
+      reason: 'InvalidSpec',
+      message: /helm\.sh\/release\.v1.*is not allowed.*--allowed-secret-types/,
+    },
+    {
       name: 'a Secret over 1 MiB is refused',
       vault: { big: 'x'.repeat(800_000) },
       reason: 'SecretTooLarge',
@@ -477,6 +486,20 @@ describe('reconcile: Vault failures', () => {
     await expect(reconcile(request(KEY), h.deps, ac.signal)).rejects.toBeInstanceOf(SyncError);
     expect(h.syncs.statusWrites).toEqual([]);
     expect(h.events).toEqual([]);
+  });
+});
+
+describe('reconcile: Secret types', () => {
+  it('writes a custom type the operator allowed', async () => {
+    const h = setup(
+      (s) => {
+        s.spec.target.type = 'example.com/custom';
+      },
+      undefined,
+      { allowedSecretTypes: ['example.com/custom'] },
+    );
+    await run(h);
+    expect(h.store.current(NS, 'myapp')?.type).toBe('example.com/custom');
   });
 });
 

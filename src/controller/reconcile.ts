@@ -1,4 +1,4 @@
-import type { SecretSync } from '../api/index.js';
+import { SAFE_SECRET_TYPES, type SecretSync } from '../api/index.js';
 import type { Config } from '../config.js';
 import type { Clock, Key, Logger } from '../core/types.js';
 import { SyncError, isSyncError, type Reason } from '../errors.js';
@@ -28,6 +28,8 @@ export interface ReconcileSettings extends IdentityDefaults {
   hashKey: Buffer;
   /** Upper bound of how long a Vault read is shared (the reader's cache TTL). */
   readCacheTtlMs: number;
+  /** Custom Secret types the operator allows besides SAFE_SECRET_TYPES. */
+  allowedSecretTypes?: readonly string[];
 }
 
 export interface ReconcileDeps {
@@ -58,6 +60,7 @@ export function reconcileSettings(config: Config, hashKey: Buffer): ReconcileSet
     refresh: { ...config.refresh },
     hashKey,
     readCacheTtlMs: config.vault.readCacheTtlMs,
+    allowedSecretTypes: config.allowedSecretTypes,
   };
 }
 
@@ -123,6 +126,7 @@ async function syncOnce(
   const { settings, secrets } = deps;
   const over = deps.quota?.check(key);
   if (over !== undefined) throw over;
+  checkSecretType(sync.spec.target.type, settings.allowedSecretTypes ?? []);
   const intervalMs = refreshIntervalMs(sync, settings.refresh);
   const identity = identityFor(sync, settings);
   const { source, target } = selectSource(deps.sources, sync);
@@ -177,6 +181,17 @@ async function syncOnce(
     log.debug({ secret: name, vaultVersion: read.version }, 'Secret matches Vault');
   }
   return { secretName: name, vaultVersion: read.version, write, requeueAfterMs };
+}
+
+/** A type outside the safe built-ins only if the operator listed it: a tenant must not be able to have
+ *  the controller write, say, a Helm release Secret that its own RBAC would not let it write. */
+function checkSecretType(type: string, allowed: readonly string[]): void {
+  const safe: readonly string[] = SAFE_SECRET_TYPES;
+  if (safe.includes(type) || allowed.includes(type)) return;
+  throw new SyncError(
+    'InvalidSpec',
+    `spec.target.type ${JSON.stringify(type)} is not allowed: use one of ${SAFE_SECRET_TYPES.join(', ')}, or ask the platform team to add it to --allowed-secret-types`,
+  );
 }
 
 const WRITTEN: Record<Exclude<WriteResult, 'unchanged'>, string> = {

@@ -5,7 +5,7 @@
  * Watch handlers only enqueue requests; the reconcile re-reads current state from the caches.
  */
 import type { SecretSync } from '../api/index.js';
-import type { Clock, Key, Logger } from '../core/types.js';
+import { splitKey, type Clock, type Key, type Logger } from '../core/types.js';
 import { Priority, Runner, type RunnerHealth, type WorkQueue } from '../scheduler/index.js';
 import { PathIndex, type HealthReport, type RefreshTarget } from '../server/index.js';
 import { selectSource } from '../sources/index.js';
@@ -13,6 +13,7 @@ import { classifyError } from './classify.js';
 import { initialDelayMs } from './interval.js';
 import { NamespaceQuota } from './quota.js';
 import { reconcile, type ReconcileDeps } from './reconcile.js';
+import { OWNER_UID_ANNOTATION, type StoredSecret } from './types.js';
 
 /** A watch that made no progress (no event, bookmark or relist) for this long fails /healthz. */
 export const WATCH_STALL_MS = 15 * 60_000;
@@ -34,7 +35,7 @@ export interface SecretSyncControllerDeps extends Omit<ReconcileDeps, 'syncs' | 
   syncs: WatchedCache<SecretSync> & ReconcileDeps['syncs'];
   secrets: ReconcileDeps['secrets'] & {
     informer: Pick<WatchedCache<unknown>, 'hasSynced' | 'waitForSync' | 'lastProgressAt'>;
-    onOwnerChange(handler: (owner: Key) => void): void;
+    onOwnerChange(handler: (owner: Key, secret: StoredSecret) => void): void;
   };
   queue: WorkQueue;
   /** Workers (config.concurrency). */
@@ -122,9 +123,24 @@ export class SecretSyncController {
    *  initial list is not a change: startup scheduling is the SecretSync handler's job. */
   #watchManagedSecrets(): void {
     const { secrets, queue } = this.#deps;
-    secrets.onOwnerChange((owner) => {
-      if (secrets.informer.hasSynced()) queue.add(owner, Priority.New);
+    secrets.onOwnerChange((owner, secret) => {
+      if (secrets.informer.hasSynced() && this.#belongsTo(secret, owner)) queue.add(owner, Priority.New);
     });
+  }
+
+  /**
+   * Whether `secret` may wake `owner`: anyone who can label a Secret can name any owner in its
+   * annotation, so only a Secret in the owner's own namespace that carries the owner's current uid
+   * (our annotation, or the owner reference of Secrets written before it existed) counts.
+   */
+  #belongsTo(secret: StoredSecret, owner: Key): boolean {
+    if (secret.metadata.namespace !== splitKey(owner).namespace) return false;
+    const sync = this.#deps.syncs.get(owner);
+    if (sync === undefined) return false;
+    const uid =
+      secret.metadata.annotations?.[OWNER_UID_ANNOTATION] ??
+      secret.metadata.ownerReferences?.find((r) => r.kind === sync.kind && r.name === sync.metadata.name)?.uid;
+    return uid === sync.metadata.uid;
   }
 
   /** Waits for the caches, then runs the workers. Rejects if the caches never sync. */

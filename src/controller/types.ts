@@ -30,17 +30,32 @@ export interface SecretObject {
   immutable?: boolean;
 }
 
+/**
+ * A Secret as the controller keeps and compares it: metadata and a keyed digest of its data, never
+ * the data itself. Anyone with Secret rights can label a Secret as ours, so the cache must not grow
+ * with the data of Secrets it holds; and drift (a hand edit) shows in the digest all the same.
+ */
+export interface StoredSecret {
+  metadata: SecretObject['metadata'];
+  type: string;
+  /** SecretStore.digestData of the data as the API server holds it. */
+  dataDigest: string;
+  immutable?: boolean;
+}
+
 export interface SecretStore {
   /** A managed Secret from the informer cache (only labelled Secrets are cached). */
-  getCached(namespace: string, name: string): SecretObject | undefined;
+  getCached(namespace: string, name: string): StoredSecret | undefined;
   /** A live read, for what the cache cannot know (a Secret vaultsync does not manage). */
-  get(namespace: string, name: string, signal?: AbortSignal): Promise<SecretObject | undefined>;
+  get(namespace: string, name: string, signal?: AbortSignal): Promise<StoredSecret | undefined>;
   /** Throws SyncError('KubernetesApiError', …, { status }) — status 409 when the name is taken. */
-  create(secret: SecretObject, signal?: AbortSignal): Promise<SecretObject>;
+  create(secret: SecretObject, signal?: AbortSignal): Promise<StoredSecret>;
   /** Replaces with optimistic concurrency on metadata.resourceVersion (409 on conflict). */
-  update(secret: SecretObject, signal?: AbortSignal): Promise<SecretObject>;
+  update(secret: SecretObject, signal?: AbortSignal): Promise<StoredSecret>;
   /** Deletes only if the uid still matches; a missing Secret is not an error. */
   delete(namespace: string, name: string, uid: string, signal?: AbortSignal): Promise<void>;
+  /** The keyed digest StoredSecret.dataDigest holds, for data about to be written. */
+  digestData(data: Record<string, string>): string;
 }
 
 /** Labels and annotations vaultsync puts on the Secrets it writes. */
@@ -54,9 +69,13 @@ export const HASH_ANNOTATION = 'vaultsync.io/content-hmac';
 export const DELETION_POLICY_ANNOTATION = 'vaultsync.io/deletion-policy';
 export const VAULT_VERSION_ANNOTATION = 'vaultsync.io/vault-version';
 
+/** The uid of the SecretSync that wrote a Secret: a Secret changing triggers its owner only if it
+ *  is in the owner's namespace and carries the owner's current uid. */
+export const OWNER_UID_ANNOTATION = 'vaultsync.io/secretsync-uid';
+
 export interface ManagedSecretIndex {
   /** Managed Secrets (from the cache) whose OWNER_ANNOTATION is `key`. */
-  listByOwner(key: Key): SecretObject[];
+  listByOwner(key: Key): StoredSecret[];
 }
 
 export interface SecretSyncLister {

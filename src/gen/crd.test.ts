@@ -142,12 +142,14 @@ describe('CRD', () => {
   it('translates TypeBox constructs into their structural forms', () => {
     const spec = openApi().properties!.spec!;
     const target = spec.properties!.target!;
-    expect(target.properties!.labels).toEqual({
-      description: 'Extra labels on the Secret.',
+    expect(target.properties!.labels).toMatchObject({
+      description: 'Extra labels on the Secret (values up to 63 characters).',
       type: 'object',
       maxProperties: 64,
-      additionalProperties: { type: 'string' },
+      additionalProperties: { type: 'string', maxLength: 63 },
     });
+    expect(target.properties!.annotations!.additionalProperties).toEqual({ type: 'string', maxLength: 4096 });
+    expect(target.properties!.labels!['x-kubernetes-validations']![0]!.rule).toContain('vaultsync\\\\.io');
     expect(target.properties!.deletionPolicy).toMatchObject({
       type: 'string',
       enum: ['Delete', 'Retain'],
@@ -170,6 +172,9 @@ describe('CRD', () => {
       'spec.vault.address',
       'spec.vault.caBundle',
       'spec.vault.kv.path',
+      'spec.target.type',
+      'spec.target.labels',
+      'spec.target.annotations',
       'spec.refresh.interval',
     ]);
     const interval = withRules.find(([p]) => p === 'spec.refresh.interval')![1];

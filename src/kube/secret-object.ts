@@ -1,5 +1,5 @@
 import type { V1Secret } from '@kubernetes/client-node';
-import type { OwnerReference, SecretObject } from '../controller/types.js';
+import type { OwnerReference, SecretObject, StoredSecret } from '../controller/types.js';
 import { asRecord } from '../core/json.js';
 
 /**
@@ -31,6 +31,20 @@ export function toSecretObject(raw: unknown): SecretObject | undefined {
   };
   if (typeof obj.immutable === 'boolean') secret.immutable = obj.immutable;
   return secret;
+}
+
+/**
+ * The cached form of a Secret: metadata and the keyed digest of its data. The data is digested here,
+ * as the object enters the cache (an informer transform), and not kept.
+ */
+export function toStoredSecret(
+  raw: unknown,
+  digestData: (data: Record<string, string>) => string,
+): StoredSecret | undefined {
+  const full = toSecretObject(raw);
+  if (full === undefined) return undefined;
+  const { data, ...rest } = full;
+  return { ...rest, dataDigest: digestData(data) };
 }
 
 /** The request body for create and replace; resourceVersion and uid make a replace conditional. */

@@ -48,6 +48,7 @@ function managed(limits = { writeConcurrency: 4, writeQps: 100 }): ManagedSecret
     kc,
     core: kubeClients(kc).core,
     limiter: new WriteLimiter(limits),
+    hashKey: Buffer.from('secrets-test-hash-key'),
     log,
     timing: FAST,
   });
@@ -80,7 +81,10 @@ describe('ManagedSecrets cache', () => {
         .map((x) => x.metadata.name)
         .sort(),
     ).toEqual(['a', 'b']);
-    expect(s.getCached('ns', 'c')?.data.KEY).toBe(Buffer.from('canary-value').toString('base64'));
+    // The cache keeps a keyed digest of the data, never the data.
+    const cached = s.getCached('ns', 'c');
+    expect(cached?.dataDigest).toBe(s.digestData({ KEY: Buffer.from('canary-value').toString('base64') }));
+    expect(JSON.stringify(cached)).not.toContain(Buffer.from('canary-value').toString('base64'));
 
     // The index follows every change: an annotation moving to another owner, and a delete.
     w.send('MODIFIED', secret('b', '101', 'ns/two'));

@@ -6,13 +6,15 @@ import {
   type ManagedSecretIndex,
   type SecretObject,
   type SecretStore,
+  type StoredSecret,
 } from '../controller/types.js';
+import { dataDigest } from '../render/index.js';
 import { type Key, type Logger } from '../core/types.js';
 import { Informer } from './informer.js';
 import type { WriteLimiter } from './limiter.js';
 import type { ListPage, ReflectorTiming, ResourceSource } from './reflector.js';
 import { apiStatus, callOptions, kubeError } from './request.js';
-import { toSecretObject, toV1Secret } from './secret-object.js';
+import { toStoredSecret, toV1Secret } from './secret-object.js';
 import { LIST_TIMEOUT_MS } from './secretsyncs.js';
 
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
@@ -45,6 +47,8 @@ export interface ManagedSecretsOptions {
   kc: KubeConfig;
   core: CoreV1Api;
   limiter: WriteLimiter;
+  /** Key of the data digest the cache keeps instead of data (the content-HMAC key). */
+  hashKey: Buffer;
   namespaces?: readonly string[] | undefined;
   log: Logger;
   timing?: Partial<ReflectorTiming>;
@@ -55,21 +59,24 @@ const RESOURCE = 'Secret';
 /**
  * The Secrets vaultsync manages (label app.kubernetes.io/managed-by=vaultsync): a cache indexed
  * by owning SecretSync, plus live reads and rate-limited writes. Each successful write goes into
- * the cache at once so the next reconcile never acts on the object it just replaced.
+ * the cache at once so the next reconcile never acts on the object it just replaced. The cache
+ * keeps metadata and a keyed digest of the data, never the data (StoredSecret).
  */
 export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
-  readonly informer: Informer<SecretObject>;
+  readonly informer: Informer<StoredSecret>;
   private readonly core: CoreV1Api;
   private readonly limiter: WriteLimiter;
+  private readonly hashKey: Buffer;
 
   constructor(opts: ManagedSecretsOptions) {
     this.core = opts.core;
     this.limiter = opts.limiter;
-    this.informer = new Informer<SecretObject>({
+    this.hashKey = opts.hashKey;
+    this.informer = new Informer<StoredSecret>({
       name: 'managed-secrets',
       kc: opts.kc,
       source: secretSource(opts.core),
-      transform: toSecretObject,
+      transform: (raw) => toStoredSecret(raw, (data) => this.digestData(data)),
       namespaces: opts.namespaces,
       labelSelector: MANAGED_SELECTOR,
       indexBy: (s) => s.metadata.annotations?.[OWNER_ANNOTATION],
@@ -79,37 +86,43 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
   }
 
   /**
-   * Calls `handler` with the owning SecretSync's key whenever one of its Secrets changes or goes
-   * away (both owners when the annotation moved), so a deleted or edited Secret is repaired.
+   * Calls `handler` with the owning SecretSync's key (and the Secret, so the caller can check it
+   * really belongs to that owner) whenever one of its Secrets changes or goes away (both owners when
+   * the annotation moved), so a deleted or edited Secret is repaired.
    */
-  onOwnerChange(handler: (owner: Key) => void): void {
-    const owner = (s: SecretObject) => s.metadata.annotations?.[OWNER_ANNOTATION];
-    const emit = (key: string | undefined) => {
-      if (key !== undefined && key !== '') handler(key);
+  onOwnerChange(handler: (owner: Key, secret: StoredSecret) => void): void {
+    const owner = (s: StoredSecret) => s.metadata.annotations?.[OWNER_ANNOTATION];
+    const emit = (s: StoredSecret) => {
+      const key = owner(s);
+      if (key !== undefined && key !== '') handler(key, s);
     };
     this.informer.addHandlers({
       add: (_k, s) => {
-        emit(owner(s));
+        emit(s);
       },
       update: (_k, s, old) => {
-        emit(owner(s));
-        if (owner(old) !== owner(s)) emit(owner(old));
+        emit(s);
+        if (owner(old) !== owner(s)) emit(old);
       },
       delete: (_k, s) => {
-        emit(owner(s));
+        emit(s);
       },
     });
   }
 
-  getCached(namespace: string, name: string): SecretObject | undefined {
+  getCached(namespace: string, name: string): StoredSecret | undefined {
     return this.informer.get(`${namespace}/${name}`);
   }
 
-  listByOwner(key: Key): SecretObject[] {
+  listByOwner(key: Key): StoredSecret[] {
     return this.informer.byIndex(key);
   }
 
-  async get(namespace: string, name: string, signal?: AbortSignal): Promise<SecretObject | undefined> {
+  digestData(data: Record<string, string>): string {
+    return dataDigest(this.hashKey, data);
+  }
+
+  async get(namespace: string, name: string, signal?: AbortSignal): Promise<StoredSecret | undefined> {
     try {
       const secret = await this.core.readNamespacedSecret({ name, namespace }, callOptions({ signal }));
       return this.decode(secret, 'get', namespace, name);
@@ -119,7 +132,7 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
     }
   }
 
-  async create(secret: SecretObject, signal?: AbortSignal): Promise<SecretObject> {
+  async create(secret: SecretObject, signal?: AbortSignal): Promise<StoredSecret> {
     const { namespace, name } = secret.metadata;
     const written = await this.write('create', namespace, name, signal, () =>
       this.core.createNamespacedSecret({ namespace, body: toV1Secret(secret) }, callOptions({ signal })),
@@ -128,7 +141,7 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
     return written;
   }
 
-  async update(secret: SecretObject, signal?: AbortSignal): Promise<SecretObject> {
+  async update(secret: SecretObject, signal?: AbortSignal): Promise<StoredSecret> {
     const { namespace, name } = secret.metadata;
     const written = await this.write('update', namespace, name, signal, () =>
       this.core.replaceNamespacedSecret({ name, namespace, body: toV1Secret(secret) }, callOptions({ signal })),
@@ -165,7 +178,7 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
     name: string,
     signal: AbortSignal | undefined,
     call: () => Promise<unknown>,
-  ): Promise<SecretObject> {
+  ): Promise<StoredSecret> {
     let result: unknown;
     try {
       result = await this.limiter.run(call, signal, namespace);
@@ -175,8 +188,8 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
     return this.decode(result, verb, namespace, name);
   }
 
-  private decode(raw: unknown, verb: string, namespace: string, name: string): SecretObject {
-    const secret = toSecretObject(raw);
+  private decode(raw: unknown, verb: string, namespace: string, name: string): StoredSecret {
+    const secret = toStoredSecret(raw, (data) => this.digestData(data));
     if (secret === undefined) {
       const err = new Error('the response is not a Secret');
       throw kubeError('KubernetesApiError', { verb, resource: RESOURCE, namespace, name }, err);
@@ -185,7 +198,7 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
   }
 
   /** Only labelled Secrets belong in the cache; the watch drops one that lost its label. */
-  private remember(secret: SecretObject): void {
+  private remember(secret: StoredSecret): void {
     if (secret.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) this.informer.applyLocalWrite(secret);
   }
 }

@@ -6,6 +6,7 @@ import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   OWNER_ANNOTATION,
+  OWNER_UID_ANNOTATION,
   VAULT_VERSION_ANNOTATION,
   type OwnerReference,
   type SecretObject,
@@ -44,6 +45,7 @@ export function desiredSecret(
   const annotations: Record<string, string> = {
     ...Object.fromEntries(userAnnotations),
     [OWNER_ANNOTATION]: keyOf(sync),
+    [OWNER_UID_ANNOTATION]: sync.metadata.uid,
     [DELETION_POLICY_ANNOTATION]: target.deletionPolicy,
     [VAULT_VERSION_ANNOTATION]: String(vaultVersion),
   };

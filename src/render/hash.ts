@@ -21,8 +21,20 @@ export function contentHmac(key: Buffer, content: HashedContent): string {
   return createHmac('sha256', key).update(canonical(content)).digest('hex');
 }
 
+/**
+ * Keyed HMAC-SHA256 of a Secret's data alone, hex: what the managed-Secret cache keeps instead of the
+ * data (StoredSecret.dataDigest). Domain-separated from contentHmac, so the two never coincide.
+ */
+export function dataDigest(key: Buffer, data: Record<string, string>): string {
+  return createHmac('sha256', key)
+    .update(JSON.stringify(['vaultsync/data/v1', sortedEntries(data)]))
+    .digest('hex');
+}
+
+const sortedEntries = (m: Record<string, string>) => Object.entries(m).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
 function canonical(content: HashedContent): string {
-  const sorted = (m: Record<string, string>) => Object.entries(m).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const sorted = sortedEntries;
   return JSON.stringify([
     'vaultsync/v1',
     content.type,

@@ -7,5 +7,5 @@ export {
   MAX_SECRET_BYTES,
   type RenderedData,
 } from './render.js';
-export { contentHmac, type HashedContent } from './hash.js';
+export { contentHmac, dataDigest, type HashedContent } from './hash.js';
 export { desiredSecret, targetName } from './desired.js';

@@ -14,9 +14,11 @@ import {
   OWNER_ANNOTATION,
   type EventType,
   type SecretObject,
+  type StoredSecret,
   type SyncOutcome,
 } from '../types.js';
 import { keyOf } from '../../core/types.js';
+import { dataDigest } from '../../render/index.js';
 import { recordingLogger } from '../../core/testing/logger.js';
 import { FakeVaultReader } from '../../vault/testing/fake-vault.js';
 
@@ -57,17 +59,28 @@ export class FakeSecretStore {
     return s === undefined ? undefined : clone(s);
   }
 
-  getCached(namespace: string, name: string): SecretObject | undefined {
+  /** The store hands out what the real one caches: metadata and a keyed digest, no data. */
+  digestData(data: Record<string, string>): string {
+    return dataDigest(HASH_KEY, data);
+  }
+
+  #stored(s: SecretObject): StoredSecret {
+    const { data, ...rest } = clone(s);
+    return { ...rest, dataDigest: this.digestData(data) };
+  }
+
+  getCached(namespace: string, name: string): StoredSecret | undefined {
     if (this.notYetCached.has(id(namespace, name))) return undefined;
     const s = this.live.get(id(namespace, name));
-    return s !== undefined && managed(s) ? clone(s) : undefined;
+    return s !== undefined && managed(s) ? this.#stored(s) : undefined;
   }
 
-  get(namespace: string, name: string): Promise<SecretObject | undefined> {
-    return Promise.resolve(this.current(namespace, name));
+  get(namespace: string, name: string): Promise<StoredSecret | undefined> {
+    const s = this.live.get(id(namespace, name));
+    return Promise.resolve(s === undefined ? undefined : this.#stored(s));
   }
 
-  create(secret: SecretObject): Promise<SecretObject> {
+  create(secret: SecretObject): Promise<StoredSecret> {
     const key = id(secret.metadata.namespace, secret.metadata.name);
     if (this.live.has(key)) return Promise.reject(apiError(409, `secrets "${secret.metadata.name}" already exists`));
     if (secret.metadata.uid !== undefined || secret.metadata.resourceVersion !== undefined) {
@@ -78,10 +91,10 @@ export class FakeSecretStore {
     stored.metadata.uid = `uid-${++this.serial}`;
     stored.metadata.resourceVersion = String(++this.serial);
     this.live.set(key, stored);
-    return Promise.resolve(clone(stored));
+    return Promise.resolve(this.#stored(stored));
   }
 
-  update(secret: SecretObject): Promise<SecretObject> {
+  update(secret: SecretObject): Promise<StoredSecret> {
     const key = id(secret.metadata.namespace, secret.metadata.name);
     const old = this.live.get(key);
     if (old === undefined) return Promise.reject(apiError(404, 'not found'));
@@ -98,7 +111,7 @@ export class FakeSecretStore {
     stored.metadata.uid = old.metadata.uid;
     stored.metadata.resourceVersion = String(++this.serial);
     this.live.set(key, stored);
-    return Promise.resolve(clone(stored));
+    return Promise.resolve(this.#stored(stored));
   }
 
   delete(namespace: string, name: string, uid: string): Promise<void> {
@@ -110,11 +123,11 @@ export class FakeSecretStore {
     return Promise.resolve();
   }
 
-  listByOwner(key: string): SecretObject[] {
+  listByOwner(key: string): StoredSecret[] {
     return [...this.live.values()]
       .filter((s) => managed(s) && s.metadata.annotations?.[OWNER_ANNOTATION] === key)
       .filter((s) => !this.notYetCached.has(id(s.metadata.namespace, s.metadata.name)))
-      .map(clone);
+      .map((s) => this.#stored(s));
   }
 }
 
