@@ -30,7 +30,11 @@ const schema = JSON.parse(read(`${CHART_DIR}/values.schema.json`)) as JsonSchema
 const configSchema = schema.properties?.config ?? {};
 
 /** Where the chart's default deliberately differs from the controller's, and why (docs/helm-values.md says so). */
-const CHART_OVERRIDES: Record<string, unknown> = { leaderElect: true };
+const CHART_OVERRIDES: Record<string, unknown> = {
+  leaderElect: true,
+  // The webhook on a port of its own: /metrics and probes stay on config.listen (docs/security.md).
+  webhookListen: '0.0.0.0:8443',
+};
 
 /** The controller's default as the value a chart user would write. */
 function asValue(o: OptionSpec): unknown {
@@ -83,6 +87,26 @@ describe('chart values: every controller flag', () => {
     for (const o of runOptions) {
       expect(camelFlag(o.flag).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).toBe(o.flag);
     }
+  });
+});
+
+describe('chart ports', () => {
+  const chartValues = parse(read(`${CHART_DIR}/values.yaml`)) as {
+    config: { listen: string; webhookListen: string };
+    service: { port: number; webhookPort: number };
+    networkPolicy: Record<string, unknown>;
+  };
+  const port = (hostPort: string) => Number(/:([0-9]+)$/.exec(hostPort)?.[1]);
+
+  it('serves the webhook on its own port, apart from metrics and probes, on the Service ports of the same number', () => {
+    expect(port(chartValues.config.webhookListen)).not.toBe(port(chartValues.config.listen));
+    expect(chartValues.service.webhookPort).toBe(port(chartValues.config.webhookListen));
+    expect(chartValues.service.port).toBe(port(chartValues.config.listen));
+  });
+
+  it('lets the NetworkPolicy admit the webhook and metrics callers separately', () => {
+    expect(Object.keys(chartValues.networkPolicy)).toEqual(expect.arrayContaining(['webhookFrom', 'metricsFrom']));
+    expect(chartValues.networkPolicy).not.toHaveProperty('ingressFrom');
   });
 });
 

@@ -178,6 +178,8 @@ describe('webhook options', () => {
       namespaceKeysDir: undefined,
       listen: undefined,
       rateLimitPerMinute: 60,
+      globalRateLimitPerMinute: 600,
+      trustedProxies: [],
       coalesceWindowMs: 1000,
     });
   });
@@ -192,8 +194,24 @@ describe('webhook options', () => {
       namespaceKeysDir: '/keys/ns',
       listen: { host: '0.0.0.0', port: 9443 },
       rateLimitPerMinute: 10,
+      globalRateLimitPerMinute: 100,
+      trustedProxies: [],
       coalesceWindowMs: 250,
     });
+  });
+
+  it('takes trusted proxies (addresses and CIDRs) and a global rate limit', () => {
+    const c = parseConfig(
+      [...base, '--webhook-trusted-proxies=10.0.0.0/8, 127.0.0.1,fd00::/8', '--webhook-global-rate-limit=120'],
+      io(),
+    );
+    expect(c.webhook.trustedProxies).toEqual(['10.0.0.0/8', '127.0.0.1', 'fd00::/8']);
+    expect(c.webhook.globalRateLimitPerMinute).toBe(120);
+  });
+
+  it('exports no per-SecretSync series unless asked', () => {
+    expect(parseConfig(base, io()).metrics).toEqual({ perSecretSync: false });
+    expect(parseConfig([...base, '--metrics-per-secretsync'], io()).metrics).toEqual({ perSecretSync: true });
   });
 
   it.each([
@@ -201,6 +219,9 @@ describe('webhook options', () => {
     [['--webhook-listen', '127.0.0.1:8080'], /another port than --listen/],
     [['--webhook-rate-limit', '0'], /--webhook-rate-limit: "0" must be an integer ≥ 1/],
     [['--webhook-coalesce-window', 'brief'], /not a duration/],
+    [['--webhook-global-rate-limit', '119'], /at least twice --webhook-rate-limit \(60\)/],
+    [['--webhook-trusted-proxies', '10.0.0.0/33'], /"10.0.0.0\/33" is not an IP address or CIDR/],
+    [['--webhook-trusted-proxies', 'proxy.example'], /"proxy.example" is not an IP address or CIDR/],
   ] as const)('rejects %j', (argv, message) => {
     expect(() => parseConfig([...base, ...argv], io())).toThrow(message);
   });

@@ -3,8 +3,10 @@
  * (and only through the `env` argument main passes in). One table of options drives parsing,
  * `--help` and docs/configuration.md, so they cannot drift apart.
  */
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { parseDuration } from './api/index.js';
+import { DEFAULT_GLOBAL_RATE_FACTOR } from './server/rate-limit.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -84,6 +86,10 @@ export interface Config {
   };
   /** host:port of the HTTP server (health, metrics, webhook). */
   listen: { host: string; port: number };
+  metrics: {
+    /** Series that name a SecretSync (namespace, name); off: only aggregates. */
+    perSecretSync: boolean;
+  };
   /** POST /v1/refresh (push refresh from CI). Disabled (404) unless a key file or keys directory is set. */
   webhook: {
     /** Global key(s), one per line: may refresh any SecretSync. */
@@ -92,8 +98,12 @@ export interface Config {
     namespaceKeysDir?: string;
     /** A separate server for the webhook; absent: served on `listen` with health and metrics. */
     listen?: { host: string; port: number };
-    /** Requests per minute per client address and per key. */
+    /** Requests per minute per client and per key. */
     rateLimitPerMinute: number;
+    /** Requests per minute of all clients together; at least twice rateLimitPerMinute. */
+    globalRateLimitPerMinute: number;
+    /** Addresses and CIDRs of proxies whose X-Forwarded-For names the client; empty: the peer is the client. */
+    trustedProxies: string[];
     /** A SecretSync pushed again this soon, while still queued, is not queued twice. */
     coalesceWindowMs: number;
   };
@@ -262,6 +272,12 @@ const options: Omit<OptionSpec, 'env'>[] = [
     help: 'host:port of the health and metrics server (and of the webhook unless --webhook-listen is set).',
   },
   {
+    flag: 'metrics-per-secretsync',
+    kind: 'boolean',
+    default: 'false',
+    help: 'Export series per SecretSync (labels namespace and name) in /metrics. Off: no metric names a SecretSync; vaultsync_secretsync_oldest_success_age_seconds says how fresh they are.',
+  },
+  {
     flag: 'webhook-listen',
     kind: 'string',
     default: '',
@@ -270,7 +286,7 @@ const options: Omit<OptionSpec, 'env'>[] = [
   {
     flag: 'webhook-key-file',
     kind: 'string',
-    help: 'File with the webhook key(s), one per line, at least 16 characters; may refresh any SecretSync. Re-read when it changes. Without this or --webhook-namespace-keys-dir the webhook is off (404).',
+    help: 'File with the webhook key(s), one per line, at least 32 bytes (openssl rand -hex 32); may refresh any SecretSync. Re-read when it changes. Without this or --webhook-namespace-keys-dir the webhook is off (404).',
   },
   {
     flag: 'webhook-namespace-keys-dir',
@@ -281,7 +297,20 @@ const options: Omit<OptionSpec, 'env'>[] = [
     flag: 'webhook-rate-limit',
     kind: 'integer',
     default: '60',
-    help: 'Webhook requests per minute per client address and per key; beyond it 429.',
+    help: 'Webhook requests per minute per client and per key; beyond it 429.',
+  },
+  {
+    flag: 'webhook-global-rate-limit',
+    kind: 'integer',
+    default: '0',
+    min: 0,
+    help: 'Webhook requests per minute of all clients together, counted only for requests within their own client limit; at least twice --webhook-rate-limit. 0: ten times --webhook-rate-limit.',
+  },
+  {
+    flag: 'webhook-trusted-proxies',
+    kind: 'list',
+    default: '',
+    help: 'Comma-separated addresses or CIDRs of proxies in front of the webhook. From such a peer the client (for the rate limit and the log) is the address X-Forwarded-For names before the trusted ones. Empty: the peer is the client.',
   },
   {
     flag: 'webhook-coalesce-window',
@@ -465,6 +494,7 @@ export function parseConfig(argv: readonly string[], io: ConfigIo): Config {
     hashKeySecret: { namespace: controllerNamespace, name: str(raw, 'hash-key-secret') },
     leaderElection,
     listen,
+    metrics: { perSecretSync: bool(raw, 'metrics-per-secretsync') },
     webhook,
     logLevel: logLevel as LogLevel,
   };
@@ -498,13 +528,37 @@ function parseWebhook(raw: RawOptions, listen: Config['listen']): Config['webhoo
   if (own && own.port === listen.port && own.port !== 0) {
     throw new ConfigError('--webhook-listen must use another port than --listen (leave it empty to share --listen)');
   }
+  const rateLimitPerMinute = integer(raw, 'webhook-rate-limit', 1);
+  const global = integer(raw, 'webhook-global-rate-limit', 0);
+  // One client at its own limit must leave at least half of the global budget to the others.
+  if (global > 0 && global < 2 * rateLimitPerMinute) {
+    throw new ConfigError(
+      `--webhook-global-rate-limit: ${global} must be at least twice --webhook-rate-limit (${rateLimitPerMinute}), so that one client cannot take it all`,
+    );
+  }
+  const trustedProxies = list(raw, 'webhook-trusted-proxies');
+  for (const p of trustedProxies) {
+    if (!isAddressOrCidr(p)) {
+      throw new ConfigError(`--webhook-trusted-proxies: "${p}" is not an IP address or CIDR (e.g. 10.0.0.0/8)`);
+    }
+  }
   return {
     keyFile: get(raw, 'webhook-key-file'),
     namespaceKeysDir: get(raw, 'webhook-namespace-keys-dir'),
     listen: own,
-    rateLimitPerMinute: integer(raw, 'webhook-rate-limit', 1),
+    rateLimitPerMinute,
+    globalRateLimitPerMinute: global > 0 ? global : DEFAULT_GLOBAL_RATE_FACTOR * rateLimitPerMinute,
+    trustedProxies,
     coalesceWindowMs: duration(raw, 'webhook-coalesce-window'),
   };
+}
+
+function isAddressOrCidr(value: string): boolean {
+  const [address = '', bits, ...rest] = value.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }
 
 function parseLeaderElection(raw: RawOptions): Config['leaderElection'] {

@@ -84,11 +84,14 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     laneOf: (key) => splitKey(key).namespace,
     maxInFlightPerLane: config.tenancy.maxWorkersPerNamespace,
   });
-  const metrics = createMetrics({
-    countByReady: () => countByReady(syncs.list()),
-    queueDepth: () => queue.stats().depth,
-    isLeader: () => leading,
-  });
+  const metrics = createMetrics(
+    {
+      countByReady: () => countByReady(syncs.list()),
+      queueDepth: () => queue.stats().depth,
+      isLeader: () => leading,
+    },
+    { perSecretSync: config.metrics.perSecretSync, clock },
+  );
   const vault = createVaultReader({
     config: {
       ...config.vault,
@@ -153,6 +156,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     keyFile: config.webhook.keyFile,
     namespaceKeysDir: config.webhook.namespaceKeysDir,
     rateLimitPerMinute: config.webhook.rateLimitPerMinute,
+    globalRateLimitPerMinute: config.webhook.globalRateLimitPerMinute,
+    trustedProxies: config.webhook.trustedProxies,
     coalesceWindowMs: config.webhook.coalesceWindowMs,
     index: controller.paths,
     metrics,

@@ -2,7 +2,8 @@
 import { createMetrics } from '../server/metrics.js';
 
 export function metricsDoc(): string {
-  const { registry } = createMetrics(undefined, { defaultMetrics: false });
+  // Every metric there may be, the per-SecretSync ones (--metrics-per-secretsync) included.
+  const { registry } = createMetrics(undefined, { defaultMetrics: false, perSecretSync: true });
   const rows = registry
     .getMetricsAsArray()
     .map((m) => {

@@ -14,6 +14,9 @@ import {
   parseSignature,
 } from './signature.js';
 
+/** GitHub sends a GUID; anything of this shape is accepted. */
+const DELIVERY_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
 export type Headers = Record<string, string | string[] | undefined>;
 
 export type AuthResult =
@@ -22,8 +25,11 @@ export type AuthResult =
       scope: Scope;
       /** Rate-limit bucket of the key ("global", or the namespaces it belongs to). */
       keyId: string;
-      /** Set for GitHub-style signatures, which carry no timestamp: the caller refuses repeats. */
-      replayId?: string;
+      /**
+       * Set for GitHub-style signatures, which carry no timestamp: the caller refuses a repeat of
+       * either the signature (hex digest) or the delivery id.
+       */
+      github?: { signature: string; delivery: string };
     }
   | { ok: false; message: string };
 
@@ -62,9 +68,14 @@ export function authenticate({ headers, body, keys, nowSeconds, maxSkewSeconds }
     if (delivery === undefined || delivery === null || delivery === '') {
       return { ok: false, message: `${GITHUB_DELIVERY_HEADER} is required with ${GITHUB_SIGNATURE_HEADER}` };
     }
+    // Remembered for the replay window: bounded so that the memory per delivery is too.
+    if (!DELIVERY_ID.test(delivery)) {
+      return { ok: false, message: `${GITHUB_DELIVERY_HEADER} must be at most 128 letters, digits, '-' or '_'` };
+    }
     const result = scopeOf(keys, (key) => digestMatches(digest, key, body));
-    // The signature, not the (unsigned) delivery id, identifies a delivery an attacker could replay.
-    return result.ok ? { ...result, replayId: digest.toString('hex') } : result;
+    // The delivery id is not signed, so the signature is remembered too: a captured delivery sent
+    // again under a new id is refused by its signature; GitHub's own redelivery by its id.
+    return result.ok ? { ...result, github: { signature: digest.toString('hex'), delivery } } : result;
   }
 
   return { ok: false, message: `request is not signed: send ${SIGNATURE_HEADER} and ${TIMESTAMP_HEADER}` };

@@ -4,14 +4,17 @@
  * rotated key needs no restart. A file may hold several keys, one per line (any of them is
  * accepted), which lets a key be rotated without a window in which clients fail.
  *
- * Fails closed: a file that cannot be read, or a key shorter than MIN_KEY_LENGTH, contributes no
- * key; it is never replaced by an older one, so deleting a leaked key takes effect at the next reload.
+ * Fails closed: a file that cannot be read, or a key shorter than MIN_KEY_LENGTH bytes, contributes
+ * no key; it is never replaced by an older one, so deleting a leaked key takes effect at the next
+ * reload.
  */
 import { readdir as fsReaddir, readFile as fsReadFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock, Logger } from '../core/types.js';
 
-export const MIN_KEY_LENGTH = 16;
+/** Bytes (UTF-8) of the shortest key accepted: `openssl rand -hex 32` makes one of 64. */
+export const MIN_KEY_LENGTH = 32;
+
 export const DEFAULT_KEY_RELOAD_MS = 2_000;
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -118,10 +121,15 @@ export class WebhookKeys implements KeyProvider {
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => l !== '');
-    const short = lines.filter((l) => l.length < MIN_KEY_LENGTH).length;
-    if (short > 0) problems.push(`${what} ${path}: ${short} key(s) shorter than ${MIN_KEY_LENGTH} characters ignored`);
+    const keys = lines.map((l) => Buffer.from(l, 'utf8'));
+    const short = keys.filter((k) => k.length < MIN_KEY_LENGTH).length;
+    if (short > 0) {
+      problems.push(
+        `${what} ${path}: ${short} key(s) shorter than ${MIN_KEY_LENGTH} bytes ignored (make one with: openssl rand -hex 32)`,
+      );
+    }
     if (lines.length === 0) problems.push(`${what} ${path}: empty`);
-    return lines.filter((l) => l.length >= MIN_KEY_LENGTH).map((l) => Buffer.from(l, 'utf8'));
+    return keys.filter((k) => k.length >= MIN_KEY_LENGTH);
   }
 }
 

@@ -1,9 +1,12 @@
 /**
  * Prometheus metrics (prom-client), behind the narrow interfaces the other folders report to.
  * Names and help texts live here only; docs/metrics.md is generated from this registry.
+ *
+ * No series names a SecretSync unless `perSecretSync` (--metrics-per-secretsync) is set: /metrics
+ * is read by whoever monitors the controller, who need not learn every tenant's SecretSyncs.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { splitKey, type Key } from '../core/types.js';
+import { splitKey, type Clock, type Key } from '../core/types.js';
 import { type SyncMetrics, type SyncOutcome } from '../controller/types.js';
 import type { VaultCache, VaultMetrics, VaultOperation, LoginResult } from '../vault/metrics.js';
 
@@ -43,7 +46,17 @@ export interface WebhookMetrics {
 
 export type Metrics = SyncMetrics & VaultMetrics & QueueMetrics & WebhookMetrics & { registry: Registry };
 
-export function createMetrics(source: ReadyCounter | undefined, opts: { defaultMetrics?: boolean } = {}): Metrics {
+export interface MetricsOptions {
+  /** prom-client's process and Node.js metrics; default true. */
+  defaultMetrics?: boolean;
+  /** Series per SecretSync (namespace and name labels); default false. */
+  perSecretSync?: boolean;
+  /** For the age of the oldest success; default the system clock. */
+  clock?: Clock;
+}
+
+export function createMetrics(source: ReadyCounter | undefined, opts: MetricsOptions = {}): Metrics {
+  const clock = opts.clock ?? { now: () => Date.now() };
   const registry = new Registry();
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'vaultsync_' });
   const registers = [registry];
@@ -60,11 +73,25 @@ export function createMetrics(source: ReadyCounter | undefined, opts: { defaultM
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers,
   });
-  const lastSuccess = new Gauge({
-    name: 'vaultsync_secretsync_last_success_timestamp_seconds',
-    help: 'Unix time at which the SecretSync last matched Vault (freshness without status writes).',
-    labelNames: ['namespace', 'name'],
+  // Last success per SecretSync, kept for the aggregate whether or not it is exported per object.
+  const successes = new Map<Key, number>();
+  const lastSuccess = opts.perSecretSync
+    ? new Gauge({
+        name: 'vaultsync_secretsync_last_success_timestamp_seconds',
+        help: 'Unix time at which the SecretSync last matched Vault (freshness without status writes). Only with --metrics-per-secretsync.',
+        labelNames: ['namespace', 'name'],
+        registers,
+      })
+    : undefined;
+  new Gauge({
+    name: 'vaultsync_secretsync_oldest_success_age_seconds',
+    help: 'Seconds since the least recently synced SecretSync last matched Vault; 0 when none has synced on this replica (a standby). Names no SecretSync.',
     registers,
+    collect() {
+      let oldest = Infinity;
+      for (const at of successes.values()) oldest = Math.min(oldest, at);
+      this.set(oldest === Infinity ? 0 : Math.max(0, Math.floor(clock.now() / 1000) - oldest));
+    },
   });
   const vaultRequests = new Counter({
     name: 'vaultsync_vault_requests_total',
@@ -148,10 +175,12 @@ export function createMetrics(source: ReadyCounter | undefined, opts: { defaultM
       syncDuration.observe(seconds);
     },
     markFresh(key: Key, unixSeconds: number) {
-      lastSuccess.set(splitKey(key), unixSeconds);
+      successes.set(key, unixSeconds);
+      lastSuccess?.set(splitKey(key), unixSeconds);
     },
     forget(key: Key) {
-      lastSuccess.remove(splitKey(key));
+      successes.delete(key);
+      lastSuccess?.remove(splitKey(key));
     },
     request(operation: VaultOperation, status: number | 'error', seconds: number) {
       vaultRequests.inc({ operation, code: String(status) });

@@ -1,5 +1,6 @@
 /**
- * Remembers ids (GitHub delivery signatures) for a fixed time, to refuse a delivery seen before.
+ * Remembers ids (GitHub delivery signatures and delivery ids) for a fixed time, to refuse a
+ * delivery seen before.
  * All entries live equally long, so insertion order is expiry order and pruning only looks at
  * the front. At most `max` ids are kept; beyond that the oldest are forgotten early.
  */
@@ -19,13 +20,24 @@ export class ReplayGuard {
 
   /** True when `id` was recorded within the last ttlMs; otherwise records it and returns false. */
   seenBefore(id: string): boolean {
+    return this.seenAny([id]);
+  }
+
+  /**
+   * True when any of `ids` was recorded within the last ttlMs. Records every one not yet recorded
+   * either way, so that each of them is refused for the whole window.
+   */
+  seenAny(ids: readonly string[]): boolean {
     const now = this.#clock.now();
     for (const [old, expires] of this.#seen) {
-      if (expires > now && this.#seen.size < this.#max) break;
+      if (expires > now && this.#seen.size + ids.length <= this.#max) break;
       this.#seen.delete(old);
     }
-    if (this.#seen.has(id)) return true;
-    this.#seen.set(id, now + this.#ttlMs);
-    return false;
+    let seen = false;
+    for (const id of ids) {
+      if (this.#seen.has(id)) seen = true;
+      else this.#seen.set(id, now + this.#ttlMs);
+    }
+    return seen;
   }
 }

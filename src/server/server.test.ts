@@ -2,15 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { buildServer } from './server.js';
 import { createMetrics } from './metrics.js';
 
-function app(over: { ok?: boolean; ready?: boolean } = {}) {
+const NOW_S = 1_700_000_000;
+
+function app(over: { ok?: boolean; ready?: boolean; perSecretSync?: boolean } = {}) {
+  const clock = { t: (NOW_S + 90) * 1000, now: () => clock.t };
   const metrics = createMetrics(
     { countByReady: () => ({ True: 3, False: 1 }), queueDepth: () => ({ push: 0, new: 2, periodic: 5 }) },
-    { defaultMetrics: false },
+    { defaultMetrics: false, perSecretSync: over.perSecretSync ?? false, clock },
   );
   metrics.observeSync('Synced', 0.02);
   metrics.observeSync('VaultUnavailable', 0.5);
   metrics.request('read', 200, 0.01);
-  metrics.markFresh('team-a/app', 1_700_000_000);
+  metrics.markFresh('team-a/app', NOW_S);
+  metrics.markFresh('team-b/db', NOW_S + 60);
   const server = buildServer({
     registry: metrics.registry,
     health: () => ({
@@ -19,7 +23,7 @@ function app(over: { ok?: boolean; ready?: boolean } = {}) {
     }),
     ready: () => over.ready ?? true,
   });
-  return { server, metrics };
+  return { server, metrics, clock };
 }
 
 describe('health and metrics server', () => {
@@ -44,14 +48,34 @@ describe('health and metrics server', () => {
     expect(res.body).toContain('vaultsync_vault_requests_total{operation="read",code="200"} 1');
     expect(res.body).toContain('vaultsync_secretsyncs{ready="True"} 3');
     expect(res.body).toContain('vaultsync_queue_depth{priority="periodic"} 5');
-    expect(res.body).toContain(
-      'vaultsync_secretsync_last_success_timestamp_seconds{namespace="team-a",name="app"} 1700000000',
-    );
   });
 
-  it('forget removes a SecretSync series', async () => {
-    const { server, metrics } = app();
+  it('names no SecretSync or namespace by default, and still says how stale the oldest one is', async () => {
+    const body = (await app().server.inject('/metrics')).body;
+    for (const name of ['team-a', 'team-b', 'namespace=', 'name=', 'last_success']) expect(body).not.toContain(name);
+    expect(body).toContain('vaultsync_secretsync_oldest_success_age_seconds 90');
+  });
+
+  it('with perSecretSync, exports the last success of each SecretSync', async () => {
+    const body = (await app({ perSecretSync: true }).server.inject('/metrics')).body;
+    expect(body).toContain(
+      `vaultsync_secretsync_last_success_timestamp_seconds{namespace="team-a",name="app"} ${NOW_S}`,
+    );
+    expect(body).toContain(
+      `vaultsync_secretsync_last_success_timestamp_seconds{namespace="team-b",name="db"} ${NOW_S + 60}`,
+    );
+    expect(body).toContain('vaultsync_secretsync_oldest_success_age_seconds 90');
+  });
+
+  it('forget removes a SecretSync from the series and from the oldest age', async () => {
+    const { server, metrics, clock } = app({ perSecretSync: true });
     metrics.forget('team-a/app');
-    expect((await server.inject('/metrics')).body).not.toContain('name="app"');
+    const body = (await server.inject('/metrics')).body;
+    expect(body).not.toContain('name="app"');
+    expect(body).toContain('vaultsync_secretsync_oldest_success_age_seconds 30');
+    metrics.forget('team-b/db');
+    clock.t += 3_600_000;
+    // Nothing synced on this replica (a standby): 0, so max() over replicas is the leader's age.
+    expect((await server.inject('/metrics')).body).toContain('vaultsync_secretsync_oldest_success_age_seconds 0');
   });
 });

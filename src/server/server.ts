@@ -20,7 +20,7 @@ export interface ServerDeps {
 
 /** Routes and plugins, no port: main listens, tests use inject(). */
 export function buildServer(deps: ServerDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: WEBHOOK_BODY_LIMIT });
+  const app = Fastify({ logger: false, bodyLimit: WEBHOOK_BODY_LIMIT, ...trustProxy(deps.webhook) });
 
   app.get('/healthz', async (_req, reply) => {
     const h = deps.health();
@@ -43,7 +43,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
 /** The webhook alone, for its own port (--webhook-listen): no health or metrics routes. */
 export function buildWebhookServer(webhook: Webhook): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: WEBHOOK_BODY_LIMIT });
+  const app = Fastify({ logger: false, bodyLimit: WEBHOOK_BODY_LIMIT, ...trustProxy(webhook) });
   void app.register(webhookRoutes(webhook));
   return app;
+}
+
+/**
+ * `req.ip` is the peer, or, when the peer is one of the webhook's trusted proxies, the address
+ * X-Forwarded-For names before the trusted ones (proxy-addr): a client cannot pick its own
+ * rate-limit bucket by sending the header itself.
+ */
+function trustProxy(webhook: Webhook | undefined): { trustProxy?: string[] } {
+  const proxies = webhook?.trustedProxies ?? [];
+  return proxies.length > 0 ? { trustProxy: [...proxies] } : {};
 }

@@ -12,9 +12,10 @@ import { buildServer, buildWebhookServer } from './server.js';
 import { signGitHub, signRequest } from './signature.js';
 import { createWebhook, type WebhookOptions } from './webhook.js';
 
-const GLOBAL = 'global-key-0123456789abcdef';
-const TEAM_A = 'team-a-key-0123456789abcdef';
-const TEAM_B = 'team-b-key-0123456789abcdef';
+// Keys of at least MIN_KEY_LENGTH (32) bytes.
+const GLOBAL = 'global-key-0123456789abcdef-0123456789';
+const TEAM_A = 'team-a-key-0123456789abcdef-0123456789';
+const TEAM_B = 'team-b-key-0123456789abcdef-0123456789';
 const NOW_S = 1_700_000_000;
 const BODY = JSON.stringify({ paths: ['secret/myapp/config'] });
 
@@ -192,7 +193,7 @@ describe('POST /v1/refresh: unauthorized', () => {
       'an extra path added after signing',
       signed(GLOBAL, BODY, { tamper: () => JSON.stringify({ paths: ['secret/myapp/config', 'secret/myapp/db'] }) }),
     ],
-    ['a key shorter than 16 characters', signed('short')],
+    ['a key shorter than 32 bytes', signed('short')],
   ])('%s → 401, nothing queued', async (_name, request) => {
     const { server, pushes } = setup();
     const res = await server.inject(request);
@@ -243,6 +244,43 @@ describe('GitHub webhooks (X-Hub-Signature-256)', () => {
     expect(again.json()).toEqual({ error: 'delivery already seen' });
     expect(pushes).toHaveLength(1);
     expect(await metric('unauthorized')).toBe(1);
+  });
+
+  it('refuses a delivery id seen before, even with another body and signature', async () => {
+    const { server, clock, pushes, metric } = setup();
+    expect((await server.inject(github(GLOBAL, payload, url, 'b1e2c3d4-0000-11ee-8000-000000000001'))).statusCode).toBe(
+      202,
+    );
+    const other = JSON.stringify({ ref: 'refs/heads/other' });
+    const again = await server.inject(github(GLOBAL, other, url, 'b1e2c3d4-0000-11ee-8000-000000000001'));
+    expect(again.statusCode).toBe(401);
+    expect(again.json()).toEqual({ error: 'delivery already seen' });
+    expect(pushes).toHaveLength(1);
+    expect(await metric('unauthorized')).toBe(1);
+    // Remembered for the replay window (10 minutes), then forgotten.
+    clock.t += 10 * 60_000;
+    const third = JSON.stringify({ ref: 'refs/heads/third' });
+    expect((await server.inject(github(GLOBAL, third, url, 'b1e2c3d4-0000-11ee-8000-000000000001'))).statusCode).toBe(
+      202,
+    );
+  });
+
+  it('does not let an unauthenticated request burn a delivery id', async () => {
+    const { server } = setup();
+    expect((await server.inject(github('some-other-key-0123456789abcdef-0123', payload, url, 'd-9'))).statusCode).toBe(
+      401,
+    );
+    expect((await server.inject(github(GLOBAL, payload, url, 'd-9'))).statusCode).toBe(202);
+  });
+
+  it.each([
+    ['too long', 'd'.repeat(129)],
+    ['with a space', 'd 1'],
+  ])('refuses a delivery id %s', async (_name, delivery) => {
+    const { server, pushes } = setup();
+    const res = await server.inject(github(GLOBAL, payload, url, delivery));
+    expect(res.statusCode).toBe(401);
+    expect(pushes).toEqual([]);
   });
 
   it('verifies the raw bytes of a form-encoded delivery', async () => {
@@ -353,6 +391,85 @@ describe('POST /v1/refresh: size, shape and rate', () => {
   });
 });
 
+describe('POST /v1/refresh: clients behind a trusted proxy', () => {
+  const PROXY = '10.0.0.1';
+  const via = (client: string, request: InjectOptions = { method: 'POST', url: '/v1/refresh', payload: '{}' }) => ({
+    ...request,
+    remoteAddress: PROXY,
+    headers: { ...(request.headers as Record<string, string> | undefined), 'x-forwarded-for': client },
+  });
+
+  it('limits the client named by the trusted proxy: one flooding client does not lock out another', async () => {
+    const { server, pushes, metric, log } = setup({ over: { rateLimitPerMinute: 2, trustedProxies: [PROXY] } });
+    const flood = await Promise.all(Array.from({ length: 50 }, () => server.inject(via('192.0.2.1'))));
+    expect(flood.map((r) => r.statusCode).filter((c) => c === 429)).toHaveLength(48);
+    expect(await metric('rate_limited')).toBe(48);
+    const other = await server.inject(via('192.0.2.2', signed(GLOBAL)));
+    expect(other.statusCode).toBe(202);
+    expect(pushes).toHaveLength(1);
+    // The log names the client, not the proxy.
+    expect(log.entries.find((e) => e.msg === 'webhook: refresh')?.obj).toMatchObject({ client: '192.0.2.2' });
+  });
+
+  it('takes the address before the trusted proxies in a chain, and ignores what the client claims before it', async () => {
+    const { server } = setup({ over: { rateLimitPerMinute: 1, trustedProxies: ['10.0.0.0/8'] } });
+    // Each request claims a fresh address at the left; the client the proxies saw is 192.0.2.9.
+    const claims = ['1.1.1.1', '2.2.2.2', '3.3.3.3'].map((fake) => via(`${fake}, 192.0.2.9, 10.1.2.3`));
+    const codes = [];
+    for (const r of claims) codes.push((await server.inject(r)).statusCode);
+    expect(codes).toEqual([401, 429, 429]);
+  });
+
+  it('ignores X-Forwarded-For from a peer that is not a trusted proxy', async () => {
+    const { server } = setup({ over: { rateLimitPerMinute: 1, trustedProxies: [PROXY] } });
+    const direct = (fake: string) =>
+      server.inject({
+        method: 'POST',
+        url: '/v1/refresh',
+        payload: '{}',
+        remoteAddress: '203.0.113.7',
+        headers: { 'x-forwarded-for': fake },
+      });
+    expect((await direct('192.0.2.1')).statusCode).toBe(401);
+    expect((await direct('192.0.2.2')).statusCode).toBe(429);
+  });
+
+  it('without trusted proxies the peer is the client, whatever X-Forwarded-For says', async () => {
+    const { server } = setup({ over: { rateLimitPerMinute: 1 } });
+    expect((await server.inject(via('192.0.2.1'))).statusCode).toBe(401);
+    expect((await server.inject(via('192.0.2.2'))).statusCode).toBe(429);
+  });
+
+  it('the webhook on its own port trusts the same proxies', async () => {
+    const metrics = createMetrics(undefined, { defaultMetrics: false });
+    const webhook = createWebhook({
+      keyFile: join(dir, 'key'),
+      rateLimitPerMinute: 1,
+      trustedProxies: [PROXY],
+      coalesceWindowMs: 1000,
+      index: new PathIndex(),
+      target: { exists: () => true, push: () => undefined },
+      metrics,
+      clock: { now: () => NOW_S * 1000 },
+      log: recordingLogger(),
+    });
+    const app = buildWebhookServer(webhook);
+    expect((await app.inject(via('192.0.2.1'))).statusCode).toBe(401);
+    expect((await app.inject(via('192.0.2.1'))).statusCode).toBe(429);
+    expect((await app.inject(via('192.0.2.2'))).statusCode).toBe(401);
+  });
+
+  it('caps all clients together, with room left by a flooding one', async () => {
+    const { server } = setup({ over: { rateLimitPerMinute: 2, globalRateLimitPerMinute: 4, trustedProxies: [PROXY] } });
+    const codes: number[] = [];
+    for (const client of ['192.0.2.1', '192.0.2.1', '192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4']) {
+      codes.push((await server.inject(via(client))).statusCode);
+    }
+    // 192.0.2.1 got its 2 of the global 4 and then 429; two more clients got the rest; the sixth waits.
+    expect(codes).toEqual([401, 401, 429, 401, 401, 429]);
+  });
+});
+
 describe('per-namespace keys', () => {
   it('counts and pushes only the key’s namespace for a shared path', async () => {
     const { server, pushes } = setup();
@@ -413,7 +530,7 @@ describe('keys and rotation', () => {
   it('picks up a rotated key within the reload interval, without a restart', async () => {
     const { server, clock, pushes } = setup({ over: { keyReloadMs: 2_000 } });
     expect((await server.inject(signed(GLOBAL))).statusCode).toBe(202);
-    const NEW = 'rotated-global-key-0123456789';
+    const NEW = 'rotated-global-key-0123456789abcdef';
     // As Kubernetes updates a Secret volume: a new file swapped in atomically.
     await writeFile(join(dir, 'key.new'), NEW);
     await rename(join(dir, 'key.new'), join(dir, 'key'));
@@ -426,12 +543,14 @@ describe('keys and rotation', () => {
   });
 
   it('accepts any of several keys, one per line, for rotation without a gap', async () => {
-    await writeFile(join(dir, 'key'), `${GLOBAL}\n\n  second-key-0123456789abcdef  \nshort\n`);
+    await writeFile(join(dir, 'key'), `${GLOBAL}\n\n  second-key-0123456789abcdef-012345  \nshort\n`);
     const { server, log } = setup({ keys: 'global' });
     expect((await server.inject(signed(GLOBAL))).statusCode).toBe(202);
-    expect((await server.inject(signed('second-key-0123456789abcdef'))).statusCode).toBe(202);
+    expect((await server.inject(signed('second-key-0123456789abcdef-012345'))).statusCode).toBe(202);
     expect((await server.inject(signed('short'))).statusCode).toBe(401);
-    expect(JSON.stringify(log.entries)).toContain('shorter than 16 characters');
+    expect(JSON.stringify(log.entries)).toContain(
+      '1 key(s) shorter than 32 bytes ignored (make one with: openssl rand -hex 32)',
+    );
     // Keys never reach the log.
     expect(JSON.stringify(log.entries)).not.toContain(GLOBAL);
     expect(JSON.stringify(log.entries)).not.toContain('short\\n');

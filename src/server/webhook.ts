@@ -3,9 +3,10 @@
  * read them are queued at push priority with the read cache bypassed. The answer is only a count:
  * never secret data, never names or namespaces.
  *
- * Order of checks, cheapest and least revealing first: disabled (404) and per-address rate limit
- * (429) before the body is read; body size (413) while reading; signature (401), per-key rate
- * limit (429), shape (400) and scope (403) after. Nothing is queued unless every check passes.
+ * Order of checks, cheapest and least revealing first: disabled (404) and the per-client and
+ * global rate limits (429, rate-limit.ts) before the body is read; body size (413) while reading;
+ * signature and replay (401), per-key rate limit (429), shape (400) and scope (403) after. Nothing
+ * is queued unless every check passes.
  */
 import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock, Logger } from '../core/types.js';
@@ -14,13 +15,14 @@ import { WebhookKeys, type KeyProvider } from './keys.js';
 import type { WebhookMetrics, WebhookOutcome } from './metrics.js';
 import type { PathLookup } from './path-index.js';
 import { TokenBuckets } from '../scheduler/token-buckets.js';
+import { ClientRateLimit, DEFAULT_GLOBAL_RATE_FACTOR } from './rate-limit.js';
 import { Refresher, type RefreshTarget } from './refresh.js';
 import { parseRefreshBody, parseRefreshQuery, type Parsed } from './refresh-request.js';
 import { ReplayGuard } from './replay.js';
 
 export const REFRESH_ROUTE = '/v1/refresh';
 export const WEBHOOK_BODY_LIMIT = 64 * 1024;
-/** How long a GitHub delivery's signature is remembered to refuse its replay. */
+/** How long a GitHub delivery's signature and delivery id are remembered to refuse its replay. */
 export const GITHUB_REPLAY_WINDOW_MS = 10 * 60_000;
 
 export interface WebhookOptions {
@@ -28,8 +30,15 @@ export interface WebhookOptions {
   keyFile?: string;
   /** Directory with one key file per namespace, named after it. */
   namespaceKeysDir?: string;
-  /** Requests per minute per client address, and per key. */
+  /** Requests per minute per client, and per key. */
   rateLimitPerMinute: number;
+  /** Requests per minute of all clients together; default DEFAULT_GLOBAL_RATE_FACTOR × rateLimitPerMinute. */
+  globalRateLimitPerMinute?: number;
+  /**
+   * Addresses or CIDRs of proxies in front of the webhook (fastify's trustProxy): from a peer in
+   * this list the client is taken from X-Forwarded-For. Empty: the peer is the client.
+   */
+  trustedProxies?: readonly string[];
   coalesceWindowMs: number;
   index: PathLookup;
   target: RefreshTarget;
@@ -45,8 +54,14 @@ export interface WebhookOptions {
 /** The assembled webhook: register it with `webhookRoutes`, through buildServer or buildWebhookServer. */
 export interface Webhook {
   keys: KeyProvider;
-  limiter: TokenBuckets;
+  /** Per client and global, before the body is read. */
+  clients: ClientRateLimit;
+  /** Per key, after the signature checks out. */
+  keyLimiter: TokenBuckets;
+  /** GitHub delivery signatures and delivery ids seen within GITHUB_REPLAY_WINDOW_MS. */
   replays: ReplayGuard;
+  /** For the server that serves the webhook: whose X-Forwarded-For is believed. */
+  trustedProxies: readonly string[];
   refresher: Refresher;
   metrics: WebhookMetrics;
   clock: Clock;
@@ -68,12 +83,18 @@ export function createWebhook(opts: WebhookOptions): Webhook {
         clock,
         log,
       }),
-    limiter: new TokenBuckets({
+    clients: new ClientRateLimit({
+      perClientPerMinute: opts.rateLimitPerMinute,
+      globalPerMinute: opts.globalRateLimitPerMinute ?? DEFAULT_GLOBAL_RATE_FACTOR * opts.rateLimitPerMinute,
+      clock,
+    }),
+    keyLimiter: new TokenBuckets({
       burst: opts.rateLimitPerMinute,
       refill: { tokens: opts.rateLimitPerMinute, everyMs: 60_000 },
       clock,
     }),
     replays: new ReplayGuard({ ttlMs: GITHUB_REPLAY_WINDOW_MS, clock }),
+    trustedProxies: opts.trustedProxies ?? [],
     refresher: new Refresher({
       index: opts.index,
       target: opts.target,
@@ -90,7 +111,7 @@ export function createWebhook(opts: WebhookOptions): Webhook {
 
 /** An encapsulated plugin: its raw-body parser and error handler apply to the webhook route only. */
 export function webhookRoutes(webhook: Webhook): FastifyPluginCallback {
-  const { keys, limiter, replays, refresher, metrics, clock, log } = webhook;
+  const { keys, clients, keyLimiter, replays, refresher, metrics, clock, log } = webhook;
 
   const answer = (reply: FastifyReply, outcome: WebhookOutcome, code: number, body: object) => {
     metrics.webhookRequest(outcome);
@@ -119,7 +140,7 @@ export function webhookRoutes(webhook: Webhook): FastifyPluginCallback {
 
     scope.addHook('onRequest', async (req, reply) => {
       if (!keys.configured()) return answer(reply, 'disabled', 404, { error: 'not found' });
-      const wait = limiter.take(`ip:${req.ip}`);
+      const wait = clients.take(req.ip);
       if (wait > 0) return limited(reply, wait);
       return undefined;
     });
@@ -141,14 +162,17 @@ export function webhookRoutes(webhook: Webhook): FastifyPluginCallback {
         log.warn({ client: req.ip, why: auth.message }, 'webhook: unauthorized request');
         return answer(reply, 'unauthorized', 401, { error: auth.message });
       }
-      if (auth.replayId !== undefined && replays.seenBefore(auth.replayId)) {
+      if (
+        auth.github !== undefined &&
+        replays.seenAny([`sig:${auth.github.signature}`, `id:${auth.github.delivery}`])
+      ) {
         log.warn({ client: req.ip }, 'webhook: replayed GitHub delivery refused');
         return answer(reply, 'unauthorized', 401, { error: 'delivery already seen' });
       }
-      const wait = limiter.take(`key:${auth.keyId}`);
+      const wait = keyLimiter.take(auth.keyId);
       if (wait > 0) return limited(reply, wait);
 
-      const parsed = targetsOf(req, body, auth.replayId !== undefined);
+      const parsed = targetsOf(req, body, auth.github !== undefined);
       if (!parsed.ok) return answer(reply, 'bad_request', 400, { error: parsed.message });
       if (webhook.accepting?.() === false) {
         return answer(reply, 'unavailable', 503, { error: 'this replica is a standby; retry to reach the leader' });

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseConfig, runOptions } from '../../src/config.js';
 import { call, must } from '../env/http.js';
-import type { Proc } from '../env/process.js';
+import { freePort, type Proc } from '../env/process.js';
 import { CONTROLLER_RULES, ISSUER, REPO, TestEnv } from '../env/testenv.js';
 import { camelFlag } from '../../scripts/chart.js';
 import { createSecretSync, decode, eventsFor, getSecret, readyOf, secretSync, waitReady } from './helpers.js';
@@ -150,7 +150,13 @@ describe('rendered manifests on the real API server', () => {
     'webhook.namespaceKeysSecret': 'webhook-namespace-keys',
     'config.webhookListen': '0.0.0.0:9443',
     'networkPolicy.enabled': true,
-    'networkPolicy.ingressFrom': [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ci' } } }],
+    'networkPolicy.webhookFrom': [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ci' } } }],
+    'networkPolicy.metricsFrom': [
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+      { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } },
+    ],
+    'config.webhookTrustedProxies': ['10.0.0.0/8'],
+    'config.metricsPerSecretsync': true,
     'networkPolicy.egress': [{ to: [{ ipBlock: { cidr: '10.0.0.0/8' } }], ports: [{ port: 8200 }, { port: 6443 }] }],
     podAntiAffinity: 'hard',
     'serviceAccount.annotations': { 'example.com/owner': 'platform' },
@@ -169,6 +175,81 @@ describe('rendered manifests on the real API server', () => {
     expect(r.stderr).toBe('');
     for (const o of objects(t.stdout)) {
       expect(r.stdout).toContain(`${o.metadata.name} serverside-applied (server dry run)`);
+    }
+  });
+
+  interface Port {
+    name?: string;
+    port: number | string;
+    targetPort?: string;
+    containerPort?: number;
+  }
+  interface Rendered {
+    kind: string;
+    spec: {
+      ports?: Port[];
+      ingress?: { ports: Port[]; from?: unknown[] }[];
+      template?: { spec: { containers: { ports: Port[]; livenessProbe: { httpGet: { port: string } } }[] } };
+    };
+  }
+  const rendered = async (values: Record<string, unknown>) => {
+    const t = await template(values);
+    expect(t.code, t.stderr).toBe(0);
+    const objs = objects(t.stdout) as unknown as Rendered[];
+    const of = (kind: string) => objs.find((o) => o.kind === kind)?.spec;
+    return { objs, of };
+  };
+
+  it('by default serves the webhook on its own port: container, Service and probes', async () => {
+    const { of } = await rendered({});
+    const container = of('Deployment')?.template?.spec.containers[0];
+    expect(container?.ports.map((p) => [p.name, p.containerPort])).toEqual([
+      ['http', 8080],
+      ['webhook', 8443],
+    ]);
+    expect(container?.livenessProbe.httpGet.port).toBe('http');
+    expect(of('Service')?.ports?.map((p) => [p.name, p.port, p.targetPort])).toEqual([
+      ['http', 8080, 'http'],
+      ['webhook', 8443, 'webhook'],
+    ]);
+  });
+
+  it('NetworkPolicy: the webhook from webhookFrom, metrics only from metricsFrom', async () => {
+    const monitoring = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } };
+    const ingress = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } };
+    const both = await rendered({
+      'networkPolicy.enabled': true,
+      'networkPolicy.webhookFrom': [ingress],
+      'networkPolicy.metricsFrom': [monitoring],
+    });
+    expect(both.of('NetworkPolicy')?.ingress).toEqual([
+      { ports: [{ port: 8443, protocol: 'TCP' }], from: [ingress] },
+      { ports: [{ port: 8080, protocol: 'TCP' }], from: [monitoring] },
+    ]);
+    // No metricsFrom: no rule admits anyone to the metrics port; the webhook is open (signed requests).
+    const none = await rendered({ 'networkPolicy.enabled': true });
+    expect(none.of('NetworkPolicy')?.ingress).toEqual([{ ports: [{ port: 8443, protocol: 'TCP' }] }]);
+    // One shared port: open to the peers of both.
+    const shared = await rendered({
+      'networkPolicy.enabled': true,
+      'config.webhookListen': '',
+      'networkPolicy.webhookFrom': [ingress],
+      'networkPolicy.metricsFrom': [monitoring],
+    });
+    expect(shared.of('NetworkPolicy')?.ingress).toEqual([
+      { ports: [{ port: 8080, protocol: 'TCP' }], from: [ingress, monitoring] },
+    ]);
+    expect(shared.of('Service')?.ports?.map((p) => p.name)).toEqual(['http']);
+  });
+
+  it('refuses the old networkPolicy.ingressFrom and a trusted proxy that is not an address', async () => {
+    for (const [values, message] of [
+      [{ 'networkPolicy.ingressFrom': [] }, 'ingressFrom'],
+      [{ 'config.webhookTrustedProxies': ['proxy.example'] }, 'config/webhookTrustedProxies'],
+    ] as const) {
+      const r = await template(values);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(message);
     }
   });
 
@@ -211,6 +292,8 @@ describe('rendered manifests on the real API server', () => {
       'config.tokenExpiration': '20m',
       'config.refreshDefault': '5m',
       'config.tokenPath': '/var/run/secrets/other/token',
+      'config.webhookTrustedProxies': ['10.0.0.0/8', '127.0.0.1'],
+      'config.webhookGlobalRateLimit': 70,
     });
     const t = await template(sample);
     expect(t.code, t.stderr).toBe(0);
@@ -230,6 +313,13 @@ describe('rendered manifests on the real API server', () => {
       controllerNamespace: 'ops',
       concurrency: 7,
       listen: { port: 9000 },
+      metrics: { perSecretSync: true },
+      webhook: {
+        listen: { port: 9001 },
+        trustedProxies: ['10.0.0.0/8', '127.0.0.1'],
+        rateLimitPerMinute: 7,
+        globalRateLimitPerMinute: 70,
+      },
       leaderElection: { enabled: true, leaseName: 'lease', leaseDurationMs: 20_000 },
       logLevel: 'debug',
     });
@@ -279,6 +369,9 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
   let chartArgs: string[] = [];
   let kubeconfig = '';
   let controller: Proc | undefined;
+  let metricsUrl = '';
+  let webhookPort = 0;
+  let webhookKeyFile = '';
 
   beforeAll(async () => {
     const r = await helm(
@@ -291,10 +384,15 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
     );
     if (r.code !== 0) throw new Error(`helm install failed: ${r.stderr}`);
     const manifest = await helm('get', 'manifest', RELEASE, '--namespace', NS);
-    // The pod's arguments, minus what only makes sense in the pod (its port, its projected token).
-    chartArgs = deploymentArgs(objects(manifest.stdout)).filter(
-      (a) => !a.startsWith('--listen=') && !a.startsWith('--token-path='),
+    // The pod's arguments, minus what only makes sense in the pod (its ports, its projected token).
+    const podArgs = deploymentArgs(objects(manifest.stdout));
+    expect(podArgs).toContain('--webhook-listen=0.0.0.0:8443');
+    chartArgs = podArgs.filter(
+      (a) => !a.startsWith('--listen=') && !a.startsWith('--webhook-listen=') && !a.startsWith('--token-path='),
     );
+    webhookPort = await freePort();
+    webhookKeyFile = join(env.dir, 'chart-webhook.key');
+    writeFileSync(webhookKeyFile, `${'c0ffee'.repeat(11)}\n`, { mode: 0o600 });
     // A TokenRequest token of the chart's ServiceAccount, as the pod would have it.
     const token = await env.tokenFor(NS, SA, [ISSUER], 3600);
     kubeconfig = join(env.dir, 'chart-sa.kubeconfig');
@@ -336,9 +434,18 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
   it(
     'syncs the classic flow with only the RBAC the chart grants',
     track(async () => {
-      controller = (
-        await env.startController([...chartArgs, `--controller-namespace=${NS}`], 'chart-controller', { kubeconfig })
-      ).proc;
+      const started = await env.startController(
+        [
+          ...chartArgs,
+          `--controller-namespace=${NS}`,
+          `--webhook-listen=127.0.0.1:${webhookPort}`,
+          `--webhook-key-file=${webhookKeyFile}`,
+        ],
+        'chart-controller',
+        { kubeconfig },
+      );
+      controller = started.proc;
+      metricsUrl = started.url;
       await createSecretSync(
         env,
         secretSync('team-c', 'app', {
@@ -392,6 +499,24 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
   );
 
   it(
+    "the chart's ports: metrics and probes on --listen without the webhook; the webhook alone on its port, naming no SecretSync",
+    track(async () => {
+      const webhook = { url: `http://127.0.0.1:${webhookPort}` };
+      const metrics = { url: metricsUrl };
+      expect((await call(webhook, 'POST', '/v1/refresh', '{}')).status).toBe(401); // there, and wants a signature
+      expect((await call(metrics, 'POST', '/v1/refresh', '{}')).status).toBe(404);
+      expect((await call(webhook, 'GET', '/metrics')).status).toBe(404);
+      expect((await call(webhook, 'GET', '/healthz')).status).toBe(404);
+      expect((await call(metrics, 'GET', '/readyz')).status).toBe(200);
+      const text = (await call<string>(metrics, 'GET', '/metrics')).text;
+      expect(text).toContain('vaultsync_secretsync_oldest_success_age_seconds');
+      // metricsPerSecretsync is off in the chart: the synced SecretSyncs of team-c are not named.
+      expect(text).not.toContain('team-c');
+      expect(text).not.toContain('vaultsync_secretsync_last_success_timestamp_seconds');
+    }),
+  );
+
+  it(
     'no canary value in the controller log',
     track(async () => {
       const log = await readFile(join(env.logDir, 'chart-controller-0.log'), 'utf8');
@@ -430,7 +555,7 @@ describe('helm install limited to namespaces (config.namespaces)', () => {
       );
       expect(r.code, r.stderr).toBe(0);
       const args = deploymentArgs(objects((await helm('get', 'manifest', 'scoped', '-n', SCOPED_NS)).stdout)).filter(
-        (a) => !a.startsWith('--listen=') && !a.startsWith('--token-path='),
+        (a) => !a.startsWith('--listen=') && !a.startsWith('--webhook-listen=') && !a.startsWith('--token-path='),
       );
       expect(args).toContain('--namespaces=team-n');
       const kubeconfig = join(env.dir, 'scoped-sa.kubeconfig');
