@@ -14,6 +14,11 @@ export const reasons = {
   VaultAuthFailed: { terminal: false },
   /** Vault answered something that is not a KV v2 secret (garbage body, wrong mount type). */
   BadVaultData: { terminal: false },
+  /** Vault answered with a redirect vaultsync does not follow: to an address the operator did not
+   *  allow (--vault-allowed-addresses), to another scheme, or too many in a row. */
+  VaultRedirectRefused: { terminal: false },
+  /** spec.vault.address is not one the operator allowed (--vault-allowed-addresses); no request is made. */
+  VaultAddressNotAllowed: { terminal: true },
   /** A `data[].property` named by the spec is not in the Vault secret. */
   PropertyNotFound: { terminal: false },
   /** A Vault key cannot be a Secret key (all-keys mode), or a rendered value is unusable. */

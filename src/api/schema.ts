@@ -21,6 +21,10 @@ const cel = (rule: string, message: string, extra: Record<string, string> = {}) 
 const DNS_SUBDOMAIN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 // What the API server accepts as a key of Secret.data.
 export const SECRET_KEY_PATTERN = '^[-._a-zA-Z0-9]+$';
+// spec.vault.address: scheme://host[:port] and nothing else (a trailing / aside), so no path, query,
+// fragment or user info can ride into the URL of every request. Hosts: DNS names, IPv4, [IPv6].
+export const VAULT_ADDRESS_PATTERN =
+  '^https?://([A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?/?$';
 // Go duration strings as CEL's duration() parses them, e.g. 30s, 15m, 1h30m.
 const DURATION = '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$';
 
@@ -90,8 +94,10 @@ export const VaultSchema = Type.Object(
   {
     address: Type.Optional(
       Type.String({
-        description: "Vault address. Absent: the controller's --vault-address.",
+        description:
+          "Vault address, only scheme://host[:port] (no path, query, fragment or user info); the operator must allow it (--vault-allowed-addresses). Absent: the controller's --vault-address.",
         maxLength: 2048,
+        pattern: VAULT_ADDRESS_PATTERN,
         'x-kubernetes-validations': [
           cel(
             "isURL(self) && (self.startsWith('https://') || self.startsWith('http://'))",

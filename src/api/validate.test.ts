@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { SyncError } from '../errors.js';
 import { parseDuration } from './duration.js';
-import { MIN_REFRESH_INTERVAL, type SecretSyncSpec } from './schema.js';
+import { MIN_REFRESH_INTERVAL, VAULT_ADDRESS_PATTERN, type SecretSyncSpec } from './schema.js';
 import { parseSecretSync, specRuleErrors, validateSecretSync } from './validate.js';
 
 // A value that must never appear in an error message.
@@ -200,6 +200,36 @@ function captureError(fn: () => unknown): SyncError {
   }
   throw new Error('expected a SyncError');
 }
+
+describe('spec.vault.address is only scheme://host[:port]', () => {
+  const withAddress = (address: string) => {
+    const obj = good();
+    obj.spec.vault.address = address;
+    return obj;
+  };
+  it.each([
+    'https://vault.example:8200',
+    'http://127.0.0.1:8200',
+    'https://vault.vault.svc',
+    'https://vault.example:8200/',
+    'https://[fd00::1]:8200',
+  ])('accepts %s', (address) => {
+    expect(validateSecretSync(withAddress(address)).ok).toBe(true);
+  });
+
+  it.each([
+    'https://vault.example:8200/v1/secret', // a path would prefix every request
+    'https://vault.example:8200?x=1', // a query
+    'https://vault.example:8200#frag', // a fragment
+    'https://user:pass@vault.example:8200', // user info
+    'https://vault.example:8200//', // an empty path segment
+    'ftp://vault.example:8200',
+    'vault example',
+    'https://',
+  ])('refuses %s', (address) => {
+    expect(errorsOf(withAddress(address))).toContain(`spec.vault.address: must match ${VAULT_ADDRESS_PATTERN}`);
+  });
+});
 
 describe('specRuleErrors (the CRD CEL rules in code)', () => {
   const spec = (patch: (s: SecretSyncSpec) => void): SecretSyncSpec => {

@@ -527,7 +527,14 @@ describe('reconcile: identity', () => {
   });
 
   it('applies spec overrides, still in the SecretSync’s namespace', async () => {
-    const allowAud = { tokenAudiences: ['vault', 'aud'] };
+    const allowAud = {
+      tokenAudiences: ['vault', 'aud'],
+      vault: {
+        address: 'https://vault.example:8200',
+        authMount: 'kubernetes',
+        allowedAddresses: ['https://other:8200'],
+      },
+    };
     const h = setup(
       (s) => {
         s.spec.vault.address = 'https://other:8200';
@@ -563,7 +570,6 @@ describe('reconcile: identity', () => {
 
   it('refuses token audiences the operator did not allow, before any token is requested', async () => {
     const h = setup((s) => {
-      s.spec.vault.address = 'https://attacker.example';
       s.spec.auth.kubernetes.audiences = ['vault', 'https://kubernetes.default.svc'];
     });
     const err = await runFailing(h);
@@ -586,19 +592,35 @@ describe('reconcile: identity', () => {
     expect(refused.vault.requests).toEqual([]);
     expect(refused.store.writes).toEqual([]);
 
-    const allowed = setup(noSa, undefined, { allowControllerIdentity: true });
+    const allowed = setup(
+      (s) => {
+        noSa(s);
+        s.spec.auth.kubernetes.role = 'controller-role';
+      },
+      undefined,
+      { allowControllerIdentity: true, controllerVaultRole: 'controller-role' },
+    );
     await run(allowed);
     expect(allowed.vault.requests[0]?.identity.serviceAccount).toBe('controller');
   });
 
   it("never sends the controller's own token to an address the SecretSync chose", async () => {
+    const controllerIdentity = {
+      allowControllerIdentity: true,
+      controllerVaultRole: 'app-read',
+      vault: {
+        address: 'https://vault.example:8200',
+        authMount: 'kubernetes',
+        allowedAddresses: ['https://attacker.example:8200'],
+      },
+    };
     const elsewhere = setup(
       (s) => {
         delete s.spec.auth.kubernetes.serviceAccountName;
         s.spec.vault.address = 'https://attacker.example:8200';
       },
       undefined,
-      { allowControllerIdentity: true },
+      controllerIdentity,
     );
     const err = await runFailing(elsewhere);
     expect(err.reason).toBe('InvalidSpec');
@@ -610,7 +632,7 @@ describe('reconcile: identity', () => {
         s.spec.vault.address = 'https://vault.example:8200';
       },
       undefined,
-      { allowControllerIdentity: true },
+      controllerIdentity,
     );
     await run(same);
     expect(same.vault.requests).toHaveLength(1);

@@ -52,11 +52,12 @@ export interface ReconcileDeps {
 const VAULT_PRIORITY: Record<Priority, number> = { [Priority.Push]: 2, [Priority.New]: 1, [Priority.Periodic]: 0 };
 
 export function reconcileSettings(config: Config, hashKey: Buffer): ReconcileSettings {
-  const { address, caBundle, vaultNamespace, authMount } = config.vault;
+  const { address, caBundle, vaultNamespace, authMount, allowedAddresses } = config.vault;
   return {
-    vault: { address, caBundle, vaultNamespace, authMount },
+    vault: { address, caBundle, vaultNamespace, authMount, allowedAddresses },
     tokenAudiences: config.auth.tokenAudiences,
     allowControllerIdentity: config.auth.allowControllerIdentity,
+    controllerVaultRole: config.auth.controllerVaultRole,
     refresh: { ...config.refresh },
     hashKey,
     readCacheTtlMs: config.vault.readCacheTtlMs,

@@ -111,13 +111,38 @@ export function transportFailure(err: VaultTransportError, identity: VaultIdenti
       { cause: err },
     );
   }
+  if (err.code === 'EBADENCODING') {
+    return new SyncError(
+      'BadVaultData',
+      `Vault at ${identity.address} answered ${operation} with a body vaultsync does not read (${err.message}): check spec.vault.address`,
+      { cause: err },
+    );
+  }
+  if (err.code === 'EREDIRECT') {
+    return new SyncError(
+      'VaultRedirectRefused',
+      `Vault at ${identity.address} ${err.message} (${operation}): check spec.vault.address, or, for the nodes of a Vault cluster, ask the operator to add their addresses to --vault-allowed-addresses`,
+      { cause: err },
+    );
+  }
+  if (err.code === 'EADDRESSNOTALLOWED') return addressNotAllowed({ cause: err });
   const hint = TLS_CODE.test(err.code)
     ? ": check the Vault CA bundle (caBundle or --vault-ca-file) and the server's certificate"
     : '; will retry';
   return new SyncError(
     'VaultUnavailable',
-    `Could not reach Vault at ${identity.address} for ${operation} (${err.code})${hint}`,
+    `Could not reach Vault at ${identity.address} for ${operation} (${err.code}${err.code === 'ETIMEDOUT' ? `: ${err.message}` : ''})${hint}`,
     { cause: err, dependency: vaultDependency(identity) },
+  );
+}
+
+/** The one answer for an address the operator did not allow: it says nothing of the address itself
+ *  (reachable or not, what listens there), since no request is made to find out. */
+export function addressNotAllowed(options: { cause?: unknown } = {}): SyncError {
+  return new SyncError(
+    'VaultAddressNotAllowed',
+    'spec.vault.address is not an address this controller may use: remove it to use the default Vault, or ask the operator to add it to --vault-allowed-addresses',
+    { terminal: true, ...options },
   );
 }
 

@@ -7,7 +7,7 @@ const vault = fakeVaultPerTest((f) => {
 const setup = vault.setup;
 
 describe('read coalescing', () => {
-  it('serves 20 concurrent reads of one path with one Vault read, each with its own copy', async () => {
+  it('serves 20 concurrent reads of one path with one Vault read, all sharing one frozen copy', async () => {
     vault.fake.delayMs = 30;
     const h = setup();
     const id = h.id();
@@ -16,8 +16,12 @@ describe('read coalescing', () => {
     );
     expect(vault.fake.reads).toHaveLength(1);
     expect(results.every((r) => r.data.password === 'p1' && r.version === 1)).toBe(true);
-    (results[0]!.data.nested as { list: number[] }).list.push(3);
-    results[0]!.data.password = 'mutated';
+    // One object graph for all callers (no copy each), and none of them can change it for the others.
+    expect(results.every((r) => r === results[0])).toBe(true);
+    expect(() => (results[0]!.data.nested as { list: number[] }).list.push(3)).toThrow(TypeError);
+    expect(() => {
+      results[0]!.data.password = 'mutated';
+    }).toThrow(TypeError);
     expect(results[1]!.data).toEqual({ password: 'p1', nested: { list: [1, 2] } });
     const cached = await h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' });
     expect(cached.data).toEqual({ password: 'p1', nested: { list: [1, 2] } });

@@ -19,6 +19,9 @@ export interface CoalescingReaderDeps {
   maxEntries?: number;
 }
 
+/** The secret itself when frozen (what the real reader returns, see kv.ts), else a copy. */
+const shareable = (secret: KvSecret): KvSecret => (Object.isFrozen(secret) ? secret : structuredClone(secret));
+
 interface Cached {
   secret: KvSecret;
   /** When the read that produced it started (clock ms). */
@@ -30,7 +33,8 @@ interface Cached {
 /**
  * Reads of one (identity, mount, path, version) share one in-flight request and a short-lived
  * result. The identity is part of every key: a result is never handed to another identity.
- * Every caller gets its own copy, so no caller can change what another sees.
+ * A result is deeply frozen (kv.ts), so every caller and the cache share one copy and none can
+ * change what another sees: a small answer that parses into a large object graph is held once.
  */
 export class CoalescingReader implements VaultReader {
   readonly #deps: CoalescingReaderDeps;
@@ -60,7 +64,7 @@ export class CoalescingReader implements VaultReader {
       const maxAge = req.maxAgeMs ?? this.#deps.cacheTtlMs;
       if (hit !== undefined && this.#deps.clock.now() - hit.readAt <= maxAge) {
         this.#deps.metrics.cacheHit('read');
-        return structuredClone(hit.secret);
+        return shareable(hit.secret);
       }
       this.#deps.metrics.cacheMiss('read');
     }
@@ -68,8 +72,7 @@ export class CoalescingReader implements VaultReader {
     // change in Vault that prompted the push. A plain read may join either.
     const freshKey = `${key} fresh`;
     const flightKey = req.fresh === true || this.#flights.has(freshKey) ? freshKey : `${key} plain`;
-    const secret = await this.#flights.run(flightKey, (s) => this.#fetch(req, idKey, key, s), signal);
-    return structuredClone(secret);
+    return shareable(await this.#flights.run(flightKey, (s) => this.#fetch(req, idKey, key, s), signal));
   }
 
   close(reason: Error): void {
@@ -83,8 +86,7 @@ export class CoalescingReader implements VaultReader {
     const readAt = this.#deps.clock.now();
     const secret = await this.#deps.fetch(req, idKey, { priority: req.priority, tenant: req.tenant, signal });
     const current = this.#cache?.peek(key);
-    if (current === undefined || current.seq < seq)
-      this.#cache?.set(key, { secret: structuredClone(secret), seq, readAt });
+    if (current === undefined || current.seq < seq) this.#cache?.set(key, { secret: shareable(secret), seq, readAt });
     return secret;
   }
 }

@@ -92,7 +92,7 @@ describe('classification of read answers', () => {
         resolve();
       }),
     );
-    const h = setup();
+    const h = setup({ config: { allowedAddresses: [`http://127.0.0.1:${port}`] } });
     const err = await rejection(
       h.reader.readKv({ identity: h.id({ address: `http://127.0.0.1:${port}/` }), mount: 'secret', path: 'a' }),
     );

@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import { SyncError } from '../errors.js';
 import type { Clock, Logger } from '../core/types.js';
 import type { ServiceAccountTokenSource, VaultReader } from './types.js';
+import { AllowedAddresses } from './address.js';
 import { CoalescingReader } from './coalesce.js';
 import { ConnectionPool } from './connection.js';
 import { VaultLimiter } from './limiter.js';
@@ -9,6 +10,8 @@ import { noopVaultMetrics, type VaultMetrics } from './metrics.js';
 import { AuthenticatedReader } from './reader.js';
 
 export { identityKey, readGroupKey } from './identity.js';
+export { AllowedAddresses, isBareOrigin, originOf } from './address.js';
+export { addressNotAllowed } from './classify.js';
 export type * from './types.js';
 export {
   createCountingVaultMetrics,
@@ -22,7 +25,7 @@ export {
 
 export type VaultReaderConfig = Pick<
   Config['vault'],
-  'requestTimeoutMs' | 'readCacheTtlMs' | 'requestsPerSecond' | 'maxInFlight' | 'loginsPerSecond'
+  'requestTimeoutMs' | 'readCacheTtlMs' | 'requestsPerSecond' | 'maxInFlight' | 'loginsPerSecond' | 'allowedAddresses'
 > &
   Pick<Config['auth'], 'tokenPath'> & {
     /** Vault requests per second for one tenant (namespace); absent: only the global budget. */
@@ -50,7 +53,10 @@ export function createVaultReader(deps: VaultReaderDeps): ClosableVaultReader {
   const { config, clock } = deps;
   const metrics = deps.metrics ?? noopVaultMetrics;
   const log = deps.log.child({ component: 'vault' });
-  const pool = new ConnectionPool(config.requestTimeoutMs);
+  const pool = new ConnectionPool({
+    timeoutMs: config.requestTimeoutMs,
+    allowed: new AllowedAddresses(config.allowedAddresses),
+  });
   const authenticated = new AuthenticatedReader({
     pool,
     limiter: new VaultLimiter(config),

@@ -103,5 +103,37 @@ export function interpretKvResponse(
   }
   const data = asRecord(answer.data);
   if (data === undefined) throw badData(what, 'data.data is not an object', res.status);
-  return { data, version: meta.version, ...(meta.createdTime === undefined ? {} : { createdTime: meta.createdTime }) };
+  const tooBig = freezeBounded(data);
+  if (tooBig !== undefined) throw badData(what, tooBig, res.status);
+  return Object.freeze({
+    data,
+    version: meta.version,
+    ...(meta.createdTime === undefined ? {} : { createdTime: meta.createdTime }),
+  });
+}
+
+/** A KV secret that fits in a Secret holds far fewer values, and far less nesting, than this. */
+export const MAX_KV_VALUES = 100_000;
+export const MAX_KV_DEPTH = 64;
+
+/**
+ * Freezes the whole value graph, so one parsed answer can be shared by every reader and the cache
+ * without a copy each (a 4 MiB answer of empty arrays is over a million objects). Refuses, with the
+ * reason, a graph with more than MAX_KV_VALUES values or nested deeper than MAX_KV_DEPTH. Iterative,
+ * so no nesting can overflow the stack.
+ */
+function freezeBounded(root: object): string | undefined {
+  const stack: [object, number][] = [[root, 1]];
+  let values = 0;
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [node, depth] = top;
+    if (depth > MAX_KV_DEPTH) return `the secret is nested deeper than ${MAX_KV_DEPTH} levels`;
+    Object.freeze(node);
+    for (const child of Object.values(node) as unknown[]) {
+      values += 1;
+      if (values > MAX_KV_VALUES) return `the secret holds more than ${MAX_KV_VALUES} values`;
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return undefined;
 }

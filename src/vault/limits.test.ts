@@ -46,6 +46,6 @@ describe('the size of Vault answers', () => {
     vault.fake.onRead = () => ({ status: 200, raw: bomb, headers: { 'content-encoding': 'gzip' } });
     const err = await rejection(read());
     expect(err).toMatchObject({ reason: 'BadVaultData' });
-    expect(err.message).toContain('not a JSON object');
+    expect(err.message).toContain('the answer is compressed (gzip)');
   }, 15_000);
 });

@@ -97,12 +97,13 @@ export class AuthenticatedReader {
     options: Options,
   ): Promise<VaultHttpResponse> {
     const { pool, limiter, clock, metrics } = this.#deps;
-    const connection = pool.get(identity);
     const task = async (): Promise<VaultHttpResponse> => {
       const started = clock.now();
       const seconds = () => (clock.now() - started) / 1000;
       try {
-        const res = await connection.send(req, options.signal);
+        // The connection is taken when the request runs, not when it was queued, so the pool never
+        // closes one a queued request is about to use.
+        const res = await pool.send(identity, req, options.signal);
         metrics.request(operation, res.status, seconds());
         return res;
       } catch (err) {

@@ -208,7 +208,7 @@ describe('TLS with a custom CA bundle', () => {
     const secure = await new FakeVaultServer().start(tls);
     try {
       secure.put('secret/app/config', { password: 'tls' });
-      const h = setup();
+      const h = setup({ config: { allowedAddresses: [secure.url] } });
       const good = await h.reader.readKv({
         identity: { ...h.id(), address: secure.url, caBundle: tls.cert },
         mount: 'secret',

@@ -8,7 +8,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { SyncError } from '../../errors.js';
 import type { KvReadRequest, KvSecret, VaultReader } from '../types.js';
 
@@ -102,6 +102,11 @@ export class FakeVaultServer {
   onRead: ((attempt: ReadAttempt) => Reply | undefined) | undefined;
   /** Delay of every answer. */
   delayMs = 0;
+  /** Answers a request itself (a misbehaving server: trickling bodies, ...) when it returns true. */
+  onRaw: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean) | undefined;
+  /** TCP connections accepted, and those of them closed since. */
+  accepted = 0;
+  closed = 0;
 
   readonly #tokens = new Map<string, string>();
   #issued = 0;
@@ -132,6 +137,10 @@ export class FakeVaultServer {
     };
     this.#server = tls === undefined ? http.createServer(handler) : https.createServer(tls, handler);
     const server = this.#server;
+    server.on(tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => {
+      this.accepted += 1;
+      socket.on('close', () => (this.closed += 1));
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     this.url = `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
@@ -158,6 +167,7 @@ export class FakeVaultServer {
       if (text !== '') body = JSON.parse(text) as unknown;
       const url = req.url ?? '';
       this.requests.push({ method: req.method ?? '', url, headers: req.headers, body, at: Date.now() });
+      if (this.onRaw?.(req, res) === true) return;
       const reply = this.#route(req, url, body);
       const send = () => {
         if (res.destroyed) return;

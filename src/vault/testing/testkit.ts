@@ -17,6 +17,7 @@ export const baseConfig: VaultReaderConfig = {
   maxInFlight: 1000,
   loginsPerSecond: 10_000,
   tokenPath: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+  allowedAddresses: [],
 };
 
 export function fakeClock(start = 1_700_000_000_000) {
@@ -73,7 +74,8 @@ export function harness(
   const metrics = createCountingVaultMetrics();
   const tokens = fakeTokenSource();
   const reader = createVaultReader({
-    config: { ...baseConfig, ...opts.config },
+    // The fake's own address is allowed unless the test says otherwise.
+    config: { ...baseConfig, allowedAddresses: [fake.url], ...opts.config },
     tokens,
     readFile:
       opts.readFile ?? ((path) => Promise.reject(Object.assign(new Error(`ENOENT ${path}`), { code: 'ENOENT' }))),
