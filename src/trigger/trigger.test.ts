@@ -16,8 +16,8 @@ import { buildWebhookServer, createMetrics, createWebhook, PathIndex } from '../
 import type { Key } from '../core/types.js';
 import { runTrigger } from './trigger.js';
 
-const KEY = 'canary-webhook-key-7f3a9c1e5b';
-const TEAM_KEY = 'canary-team-a-key-0c8d2e4f6a';
+const KEY = 'canary-webhook-key-7f3a9c1e5b0d2e4f6a';
+const TEAM_KEY = 'canary-team-a-key-0c8d2e4f6a1b3c5d7e';
 
 let dir: string;
 let app: FastifyInstance | undefined;
@@ -213,7 +213,7 @@ describe('vaultsync trigger', () => {
   it.each([
     ['missing', undefined, 'ENOENT'],
     ['empty', '\n\n', 'it is empty'],
-    ['short', 'abc\n', 'shorter than 16 characters'],
+    ['short', 'abc\n', 'shorter than 32 bytes'],
   ])('refuses a %s key file with exit 1', async (name, content, message) => {
     if (content !== undefined) await writeFile(join(dir, name), content);
     const r = await trigger(['--url', 'http://127.0.0.1:1', '--key-file', join(dir, name), '--path', 'secret/a/b']);

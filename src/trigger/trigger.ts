@@ -105,7 +105,8 @@ function parseKey(text: string): Buffer {
     .map((l) => l.trim())
     .find((l) => l !== '');
   if (line === undefined) throw new UsageError('it is empty');
-  if (line.length < MIN_KEY_LENGTH) throw new UsageError(`the key is shorter than ${MIN_KEY_LENGTH} characters`);
+  if (Buffer.byteLength(line, 'utf8') < MIN_KEY_LENGTH)
+    throw new UsageError(`the key is shorter than ${MIN_KEY_LENGTH} bytes (openssl rand -hex 32 makes one)`);
   return Buffer.from(line, 'utf8');
 }
 
