@@ -39,7 +39,12 @@ beforeAll(async () => {
   await env.role('adm', { serviceAccounts: ['app'], namespaces: [NS], policies: ['adm-read'] });
   await env.role('adm-other-only', { serviceAccounts: ['app'], namespaces: ['adm-other'], policies: ['adm-read'] });
   await env.writeKv('adm/config', { password: CANARY, user: 'admin' });
-  ({ url } = await env.startController([`--namespaces=${NS}`, '--token-audiences=vault,other-aud']));
+  ({ url } = await env.startController([
+    `--namespaces=${NS}`,
+    '--token-audiences=vault,other-aud',
+    // A closed port the operator allowed: a Vault that is down. Any other address is not allowed.
+    '--vault-allowed-addresses=http://127.0.0.1:9',
+  ]));
   failed = false;
 }, 180_000);
 
@@ -123,6 +128,26 @@ const rejected: Rejected[] = [
     name: 'address not a URL',
     edit: (s) => ({ ...s, vault: { ...s.vault, address: 'vault example' } }),
     message: ['spec.vault.address', 'address must be an http:// or https:// URL'],
+  },
+  {
+    name: 'address with a path',
+    edit: (s) => ({ ...s, vault: { ...s.vault, address: 'https://vault.example:8200/v1/sys/raw' } }),
+    message: ['spec.vault.address', 'should match'],
+  },
+  {
+    name: 'address with a query',
+    edit: (s) => ({ ...s, vault: { ...s.vault, address: 'https://vault.example:8200?redirect=x' } }),
+    message: ['spec.vault.address', 'should match'],
+  },
+  {
+    name: 'address with a fragment',
+    edit: (s) => ({ ...s, vault: { ...s.vault, address: 'https://vault.example:8200#x' } }),
+    message: ['spec.vault.address', 'should match'],
+  },
+  {
+    name: 'address with user info',
+    edit: (s) => ({ ...s, vault: { ...s.vault, address: 'https://user:pass@vault.example:8200' } }),
+    message: ['spec.vault.address', 'should match'],
   },
   {
     name: 'caBundle not PEM',
@@ -408,6 +433,12 @@ const reported: Reported[] = [
     spec: (s) => ({ ...s, vault: { ...s.vault, address: 'http://127.0.0.1:9' } }),
     reason: 'VaultUnavailable',
     hint: ['http://127.0.0.1:9', 'ECONNREFUSED'],
+  },
+  {
+    name: 'not-allowed-vault',
+    spec: (s) => ({ ...s, vault: { ...s.vault, address: 'http://127.0.0.1:10' } }),
+    reason: 'VaultAddressNotAllowed',
+    hint: ['spec.vault.address is not an address this controller may use', '--vault-allowed-addresses'],
   },
   {
     name: 'taken-target',

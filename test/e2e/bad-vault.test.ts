@@ -14,6 +14,7 @@ import { assertNoCanaries } from './canary.js';
 import {
   createSecretSync,
   decode,
+  deleteSecretSync,
   eventsFor,
   getSecret,
   readyOf,
@@ -22,12 +23,16 @@ import {
   waitReady,
   type SecretObject,
 } from './helpers.js';
-import { MisbehavingVault, type Mode } from './misbehaving-vault.js';
+import { CountingListener, MisbehavingVault, type Mode } from './misbehaving-vault.js';
 
 const NS = 'bv';
+/** Another tenant, whose SecretSyncs must sync while bv's Vault trickles. */
+const OTHER = 'bv-other';
 let env: TestEnv;
 let url = '';
 let mb: MisbehavingVault;
+/** Where the misbehaving server redirects: it must never see a connection. */
+let elsewhere: CountingListener;
 let failed = true;
 const planted: string[] = [];
 const track = tracked(() => {
@@ -74,9 +79,19 @@ const mbCases: MbCase[] = [
     reason: 'BadVaultData',
     hint: ['more data than any Secret can hold', 'check spec.vault.address'],
   },
-  { mode: 'gzip-bomb200', reason: 'BadVaultData', hint: ['not a JSON object'] },
+  // Refused, not inflated: Vault never compresses (vaultsync asks for no encoding).
+  { mode: 'gzip-bomb200', reason: 'BadVaultData', hint: ['the answer is compressed (gzip)'] },
   { mode: 'hang', reason: 'VaultUnavailable', hint: ['ETIMEDOUT'] },
   { mode: 'reset', reason: 'VaultUnavailable', hint: ['Could not reach Vault'] },
+  // Headers, then a byte a second: never idle as long as --vault-timeout (2s), ended by its one deadline.
+  { mode: 'trickle', reason: 'VaultUnavailable', hint: ['ETIMEDOUT', 'no complete answer within 2000 ms'] },
+  // A 307 to another local server (not allowed), and to https on the same host and port.
+  {
+    mode: 'redirect-elsewhere',
+    reason: 'VaultRedirectRefused',
+    hint: ['answered HTTP 307, a redirect to an address not in --vault-allowed-addresses', 'it was not followed'],
+  },
+  { mode: 'redirect-scheme', reason: 'VaultRedirectRefused', hint: ['a redirect from http to another scheme'] },
 ];
 
 const mbName = (mode: string) => `mb-${mode}`;
@@ -91,8 +106,17 @@ beforeAll(async () => {
     ['path "secret/data/bv/*" { capabilities = ["read"] }', 'path "kv1/*" { capabilities = ["read"] }'].join('\n'),
   );
   await env.role('bv', { serviceAccounts: ['app'], namespaces: [NS], policies: ['bv-read'] });
+  await env.createServiceAccount(OTHER, 'app');
+  await env.role('bv-other', { serviceAccounts: ['app'], namespaces: [OTHER], policies: ['bv-read'] });
   mb = await MisbehavingVault.start(env.vaultAddr);
-  ({ url } = await env.startController([`--namespaces=${NS}`, '--vault-timeout=2s']));
+  elsewhere = await CountingListener.start();
+  mb.redirectTo = elsewhere.url;
+  // The misbehaving server is an address the operator allowed; where it redirects is not.
+  ({ url } = await env.startController([
+    `--namespaces=${NS},${OTHER}`,
+    '--vault-timeout=2s',
+    `--vault-allowed-addresses=${mb.url}`,
+  ]));
   // Every misbehaving case starts from a Secret synced from a good answer.
   await mapLimit(mbCases, 4, async ({ mode }) => {
     await createSecretSync(
@@ -107,6 +131,8 @@ beforeAll(async () => {
 afterAll(async () => {
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- undefined when beforeAll failed
   await mb?.close();
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- undefined when beforeAll failed
+  await elsewhere?.close();
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- undefined when beforeAll failed
   await env?.stop(failed);
 });
@@ -152,6 +178,86 @@ describe('a misbehaving Vault-API peer (spec.vault.address)', () => {
         throw err;
       }
     },
+  );
+
+  it(
+    'a redirect of the login POST to another local server: it gets no connection, so no JWT',
+    track(async () => {
+      // A ServiceAccount of its own, so this SecretSync needs a login of its own.
+      await env.createServiceAccount(NS, 'redirected');
+      await env.role('bv-redirected', { serviceAccounts: ['redirected'], namespaces: [NS], policies: ['bv-read'] });
+      mb.redirectLogins = true;
+      try {
+        await createSecretSync(
+          env,
+          secretSync(NS, 'mb-login-redirect', {
+            ...spec('mb/login-redirect', { vault: { address: mb.url, kv: { path: 'mb/login-redirect' } } }),
+            auth: { kubernetes: { role: 'bv-redirected', serviceAccountName: 'redirected' } },
+          }),
+        );
+        const ss = await waitReady(env, NS, 'mb-login-redirect', 'False', 'VaultRedirectRefused', 30_000);
+        expect(readyOf(ss)?.message).toContain('login as role bv-redirected');
+        expect(await getSecret(env, NS, 'mb-login-redirect')).toBeUndefined();
+      } finally {
+        mb.redirectLogins = false;
+      }
+      // Neither this login nor any redirected read above reached the other server.
+      expect(elsewhere.accepts).toBe(0);
+      expect(elsewhere.bytes).toBe(0);
+    }),
+  );
+
+  it(
+    'ten SecretSyncs whose Vault trickles do not hold the workers: another namespace syncs, /healthz stays 200',
+    track(async () => {
+      const tricklers = Array.from({ length: 10 }, (_, i) => `mb-trickle-${i}`);
+      for (let i = 0; i < tricklers.length; i++) mb.modes.set(`mb/trickle-${i}`, 'trickle');
+      await env.writeKv('bv/other', { value: plant('bv-canary-other-1a2b3c4d') });
+      const t0 = Date.now();
+      await mapLimit(tricklers, 10, (name, i) =>
+        createSecretSync(
+          env,
+          secretSync(
+            NS,
+            name,
+            spec(`mb/trickle-${i}`, { vault: { address: mb.url, kv: { path: `mb/trickle-${i}` } } }),
+          ),
+        ),
+      );
+      // While they trickle (each held until its 2 s deadline, then retried), another tenant syncs.
+      await createSecretSync(
+        env,
+        secretSync(OTHER, 'other', {
+          ...spec('bv/other'),
+          auth: { kubernetes: { role: 'bv-other', serviceAccountName: 'app' } },
+        }),
+      );
+      const health: number[] = [];
+      const probe = setInterval(() => {
+        void call({ url }, 'GET', '/healthz').then(
+          (r) => health.push(r.status),
+          () => health.push(0),
+        );
+      }, 250);
+      try {
+        await waitReady(env, OTHER, 'other', 'True', 'Synced', 30_000);
+        const otherMs = Date.now() - t0;
+        figure('bad_vault.other_namespace_synced_while_10_trickle_ms', otherMs, 'ms');
+        for (const name of tricklers) {
+          const ss = await waitReady(env, NS, name, 'False', 'VaultUnavailable', 30_000);
+          expect(readyOf(ss)?.message).toContain('ETIMEDOUT');
+        }
+        figure('bad_vault.all_10_tricklers_timed_out_ms', Date.now() - t0, 'ms');
+        expect(otherMs).toBeLessThan(15_000);
+        await sleep(3_000); // several deadlines and retries of all ten
+      } finally {
+        clearInterval(probe);
+      }
+      figure('bad_vault.healthz_probes_while_trickling', health.length);
+      expect(health.length).toBeGreaterThan(10);
+      expect(health.every((s) => s === 200)).toBe(true);
+      for (const name of tricklers) await deleteSecretSync(env, NS, name);
+    }),
   );
 
   it(

@@ -6,7 +6,7 @@
  * as canaries that must never show up in what the controller reports.
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 
 export type Mode =
@@ -29,7 +29,11 @@ export type Mode =
   | 'giant200'
   | 'gzip-bomb200'
   | 'hang'
-  | 'reset';
+  | 'reset'
+  // 307 to `redirectTo` (another server), to this server over https, or headers then a byte a second.
+  | 'redirect-elsewhere'
+  | 'redirect-scheme'
+  | 'trickle';
 
 export class MisbehavingVault {
   readonly url: string;
@@ -40,6 +44,9 @@ export class MisbehavingVault {
   readonly seenTokens = new Set<string>();
   readonly seenJwts = new Set<string>();
   readonly reads = new Map<string, number>();
+  /** Where 'redirect-elsewhere' reads, and all logins while `redirectLogins` is set, are sent (307). */
+  redirectTo = '';
+  redirectLogins = false;
   private readonly hanging = new Set<ServerResponse>();
 
   private constructor(
@@ -72,6 +79,10 @@ export class MisbehavingVault {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', this.url);
     if (req.method === 'POST' && /^\/v1\/auth\/[^/]+\/login$/.test(url.pathname)) {
+      if (this.redirectLogins) {
+        res.writeHead(307, { location: `${this.redirectTo}${url.pathname}` }).end();
+        return;
+      }
       this.proxyLogin(req, res, url);
       return;
     }
@@ -84,10 +95,10 @@ export class MisbehavingVault {
     if (typeof token === 'string') this.seenTokens.add(token);
     const path = decodeURIComponent(m[1] ?? '');
     this.reads.set(path, (this.reads.get(path) ?? 0) + 1);
-    this.answer(this.modes.get(path) ?? 'good', path, typeof token === 'string' ? token : '', res);
+    this.answer(this.modes.get(path) ?? 'good', path, typeof token === 'string' ? token : '', res, url);
   }
 
-  private answer(mode: Mode, path: string, token: string, res: ServerResponse): void {
+  private answer(mode: Mode, path: string, token: string, res: ServerResponse, url: URL): void {
     const json = (status: number, body: string) =>
       res
         .writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
@@ -166,6 +177,22 @@ export class MisbehavingVault {
       case 'reset':
         res.socket?.destroy();
         return;
+      case 'redirect-elsewhere':
+        return void res.writeHead(307, { location: `${this.redirectTo}${url.pathname}` }).end();
+      case 'redirect-scheme':
+        return void res.writeHead(307, { location: `${this.url.replace('http:', 'https:')}${url.pathname}` }).end();
+      case 'trickle': {
+        // Headers at once, then one byte a second: never idle for long, never done.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{');
+        this.hanging.add(res);
+        const timer = setInterval(() => res.write(' '), 1_000);
+        res.on('close', () => {
+          clearInterval(timer);
+          this.hanging.delete(res);
+        });
+        return;
+      }
     }
   }
 
@@ -206,5 +233,37 @@ export class MisbehavingVault {
       up.on('error', () => res.writeHead(502).end());
       up.end(body);
     });
+  }
+}
+
+/**
+ * A TCP listener that only counts: the connections it accepted and the bytes it was sent. Where a
+ * refused redirect points, or an address no SecretSync may use: it must see nothing at all.
+ */
+export class CountingListener {
+  accepts = 0;
+  bytes = 0;
+  readonly url: string;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(private readonly server: NetServer) {
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server.on('connection', (socket: Socket) => {
+      this.accepts += 1;
+      this.sockets.add(socket);
+      socket.on('data', (b: Buffer) => (this.bytes += b.length));
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  static async start(): Promise<CountingListener> {
+    const server = createNetServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return new CountingListener(server);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }

@@ -13,7 +13,7 @@ import { CONTROLLER_NAMESPACE, CONTROLLER_SA, ISSUER, TestEnv } from '../env/tes
 import { figure, metric, scrape, tracked } from './bulk.js';
 import { assertNoCanaries } from './canary.js';
 import { createSecretSync, decode, getSecret, readyOf, secretSync, sleep, waitReady, waitSecret } from './helpers.js';
-import { MisbehavingVault } from './misbehaving-vault.js';
+import { CountingListener, MisbehavingVault } from './misbehaving-vault.js';
 import { auditHcl, auditLogins, auditRequests } from './vault-audit.js';
 
 const A = 'sec-a';
@@ -26,6 +26,10 @@ const CANARY_SHARED = 'sec-canary-shared-90d1c3a4';
 const CANARY_CTL = 'sec-canary-controller-2f7e5d3c';
 
 let env: TestEnv;
+/** A server of a SecretSync author's, which the operator allowed as an address (it captures JWTs and tokens). */
+let capture: MisbehavingVault;
+/** Where `capture` redirects, and an address no SecretSync may use: it must see no connection at all. */
+let elsewhere: CountingListener;
 let auditDir = '';
 let auditFile = '';
 let url = '';
@@ -66,9 +70,13 @@ beforeAll(async () => {
   const nsKeys = join(env.dir, 'ns-keys');
   mkdirSync(nsKeys);
   writeFileSync(join(nsKeys, B), NS_KEY_B);
+  capture = await MisbehavingVault.start(env.vaultAddr);
+  elsewhere = await CountingListener.start();
+  capture.redirectTo = elsewhere.url;
   // A read is shared for up to 60 s within one identity: a cache shared across identities would show.
   ({ url } = await env.startController([
     `--namespaces=${A},${B}`,
+    `--vault-allowed-addresses=${capture.url}`,
     '--vault-read-cache-ttl=60s',
     `--webhook-key-file=${keyFile}`,
     `--webhook-namespace-keys-dir=${nsKeys}`,
@@ -78,6 +86,10 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- undefined when beforeAll failed
+  await capture?.close();
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- undefined when beforeAll failed
+  await elsewhere?.close();
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- undefined when beforeAll failed
   await env?.stop(failed);
   if (failed) process.stderr.write(`Vault audit log kept: ${auditFile}\n`);
@@ -91,6 +103,10 @@ const spec = (path: string, role: string, sa: string | undefined, over: Record<s
   refresh: { interval: '1h' },
   ...over,
 });
+
+/** A SecretSync in A that reads `path` through the author's own server, `capture`. */
+const viaCapture = (name: string, path: string, role: string, sa: string) =>
+  createSecretSync(env, secretSync(A, name, spec(path, role, sa, { vault: { address: capture.url, kv: { path } } })));
 
 const readsOf = (path: string, serviceAccount: string) =>
   auditRequests(auditFile).filter(
@@ -173,8 +189,7 @@ describe('what a SecretSync author can make the controller send', () => {
       // The author controls spec.vault.address and spec.auth.kubernetes.audiences: with the API
       // server's audience, the login JWT would be a Kubernetes API token for any ServiceAccount of
       // their namespace, delivered to their own server.
-      const capture = await MisbehavingVault.start(env.vaultAddr);
-      try {
+      {
         const at = (over: Record<string, unknown>) => ({
           vault: { address: capture.url, kv: { path: 'sec/a/secret' } },
           ...over,
@@ -198,9 +213,68 @@ describe('what a SecretSync author can make the controller send', () => {
         await waitReady(env, A, 'elsewhere', 'True');
         expect([...capture.seenJwts].map((j) => payload(j).aud)).toEqual([['vault']]);
         requestedTokens.push(...capture.seenJwts, ...capture.seenTokens);
-      } finally {
-        await capture.close();
       }
+    }),
+  );
+
+  it(
+    'no request at all to an address the operator did not allow, and one reason whatever is there',
+    track(async () => {
+      // A listener (open), a closed port, a black-hole address and cloud metadata: a port scanner
+      // would tell them apart by the answer. The controller does not even try.
+      const closed = await CountingListener.start();
+      const closedUrl = closed.url;
+      await closed.close();
+      const targets = [elsewhere.url, closedUrl, 'http://10.255.255.1:8200', 'http://169.254.169.254'];
+      const messages = new Set<string>();
+      for (const [i, address] of targets.entries()) {
+        await createSecretSync(
+          env,
+          secretSync(
+            A,
+            `not-allowed-${i}`,
+            spec('sec/a/secret', 'role-a', 'app', { vault: { address, kv: { path: 'sec/a/secret' } } }),
+          ),
+        );
+      }
+      for (let i = 0; i < targets.length; i++) {
+        const ss = await waitReady(env, A, `not-allowed-${i}`, 'False', 'VaultAddressNotAllowed');
+        messages.add(readyOf(ss)?.message ?? '');
+        expect(await getSecret(env, A, `not-allowed-${i}`)).toBeUndefined();
+      }
+      expect([...messages]).toHaveLength(1);
+      expect([...messages][0]).toContain('--vault-allowed-addresses');
+      expect(elsewhere.accepts).toBe(0);
+      // Terminal, and no TokenRequest either: no login of A's ServiceAccount happened for them.
+      await sleep(2_000);
+      expect(elsewhere.accepts).toBe(0);
+    }),
+  );
+
+  it(
+    'a redirect of the login POST or of a read to another local server sends it nothing: no JWT, no X-Vault-Token',
+    track(async () => {
+      const jwtsBefore = capture.seenJwts.size;
+      // The login: a ServiceAccount not yet logged in, so a login is made, and capture redirects it.
+      await env.createServiceAccount(A, 'redirected');
+      await env.role('role-a-redirected', { serviceAccounts: ['redirected'], namespaces: [A], policies: ['sec-a'] });
+      capture.redirectLogins = true;
+      try {
+        await viaCapture('login-redirect', 'sec/a/secret', 'role-a-redirected', 'redirected');
+        await waitReady(env, A, 'login-redirect', 'False', 'VaultRedirectRefused');
+      } finally {
+        capture.redirectLogins = false;
+      }
+      // The read: an identity that logged in (through capture, to the real Vault) has its read redirected.
+      capture.modes.set('sec/a/redirected', 'redirect-elsewhere');
+      await viaCapture('read-redirect', 'sec/a/redirected', 'role-a', 'app');
+      const ss = await waitReady(env, A, 'read-redirect', 'False', 'VaultRedirectRefused');
+      expect(readyOf(ss)?.message).toContain('read of secret/sec/a/redirected');
+      expect(readyOf(ss)?.message).not.toContain(elsewhere.url);
+      expect(capture.reads.get('sec/a/redirected')).toBeGreaterThan(0);
+      expect(elsewhere.accepts).toBe(0);
+      expect(elsewhere.bytes).toBe(0);
+      requestedTokens.push(...[...capture.seenJwts].slice(jwtsBefore), ...capture.seenTokens);
     }),
   );
 });
@@ -219,7 +293,15 @@ describe("the controller's own identity", () => {
 
       // A controller the operator allowed: the same kind of SecretSync now reads as the controller,
       // and one that names a ServiceAccount still reads as that ServiceAccount.
-      ({ url: ctlUrl } = await env.startController([`--namespaces=${CTL}`, '--allow-controller-identity'], 'allowed'));
+      ({ url: ctlUrl } = await env.startController(
+        [
+          `--namespaces=${CTL}`,
+          '--allow-controller-identity',
+          '--controller-vault-role=controller-role',
+          `--vault-allowed-addresses=${capture.url}`,
+        ],
+        'allowed',
+      ));
       await createSecretSync(env, secretSync(CTL, 'no-sa', spec('sec/ctl', 'controller-role', undefined)));
       await createSecretSync(env, secretSync(CTL, 'with-sa', spec('sec/ctl', 'role-ctl-app', 'app')));
       await waitReady(env, CTL, 'no-sa', 'True');
@@ -227,6 +309,39 @@ describe("the controller's own identity", () => {
       expect(readsOf('secret/data/sec/ctl', controllerSa)).toBe(1);
       expect(readsOf('secret/data/sec/ctl', `${CTL}/app`)).toBe(1);
       expect(auditLogins(auditFile).some((l) => l.serviceAccount === controllerSa)).toBe(true);
+
+      // Everything about that login is the operator's: another role, or an address of the author's
+      // (even one the operator allowed for SecretSyncs with their own ServiceAccount), is refused.
+      const jwtsBefore = capture.seenJwts.size;
+      await createSecretSync(env, secretSync(CTL, 'other-role', spec('sec/ctl', 'role-ctl-app', undefined)));
+      await createSecretSync(
+        env,
+        secretSync(
+          CTL,
+          'other-address',
+          spec('sec/ctl', 'controller-role', undefined, { vault: { address: capture.url, kv: { path: 'sec/ctl' } } }),
+        ),
+      );
+      await createSecretSync(
+        env,
+        secretSync(
+          CTL,
+          'other-mount',
+          spec('sec/ctl', 'controller-role', undefined, {
+            auth: { kubernetes: { role: 'controller-role', mount: 'elsewhere' } },
+          }),
+        ),
+      );
+      for (const [name, field] of [
+        ['other-role', 'spec.auth.kubernetes.role'],
+        ['other-address', 'spec.vault.address'],
+        ['other-mount', 'spec.auth.kubernetes.mount'],
+      ] as const) {
+        const ss = await waitReady(env, CTL, name, 'False', 'InvalidSpec');
+        expect(readyOf(ss)?.message).toContain(field);
+        expect(await getSecret(env, CTL, name)).toBeUndefined();
+      }
+      expect(capture.seenJwts.size).toBe(jwtsBefore);
     }),
   );
 });

@@ -285,7 +285,11 @@ describe('Vault HA: the active OpenBao node is SIGKILLed behind the one address'
           }),
         );
       let t = Date.now();
-      const ctl = await env.startController([`--namespaces=${NAMESPACES.join(',')}`]);
+      // The nodes' own api_addrs are allowed: a standby's 307 during the failover names one of them.
+      const ctl = await env.startController([
+        `--namespaces=${NAMESPACES.join(',')}`,
+        `--vault-allowed-addresses=${c.nodes.map((n) => n.addr).join(',')}`,
+      ]);
       await waitFor('all 50 Secrets at v1', () => allAt('v1'), 90_000, 500);
       figure('ha.initial_sync_ms', Date.now() - t, 'ms');
       const uids = new Map(
