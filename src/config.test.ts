@@ -39,6 +39,7 @@ describe('parseConfig', () => {
         VAULTSYNC_CONCURRENCY: '5',
         VAULTSYNC_NAMESPACES: 'a, b,,c',
         VAULTSYNC_ALLOW_CONTROLLER_IDENTITY: 'true',
+        VAULTSYNC_CONTROLLER_VAULT_ROLE: 'vaultsync',
         VAULTSYNC_VAULT_ADDRESS: 'http://ignored:1',
         POD_NAMESPACE: 'ops',
       }),
@@ -224,5 +225,40 @@ describe('webhook options', () => {
     [['--webhook-trusted-proxies', 'proxy.example'], /"proxy.example" is not an IP address or CIDR/],
   ] as const)('rejects %j', (argv, message) => {
     expect(() => parseConfig([...base, ...argv], io())).toThrow(message);
+  });
+});
+
+describe('Vault addresses and the controller identity', () => {
+  it('allows only --vault-address by default, and the listed addresses besides, as origins', () => {
+    expect(parseConfig(base, io()).vault.allowedAddresses).toEqual([
+      new URL(base[base.indexOf('--vault-address') + 1] ?? '').origin,
+    ]);
+    const c = parseConfig(
+      [
+        '--vault-address=https://vault.example:8200/',
+        '--vault-allowed-addresses=http://10.0.0.5:8200, https://Node-2.example:443,https://vault.example:8200',
+      ],
+      io(),
+    );
+    expect(c.vault.allowedAddresses).toEqual([
+      'https://vault.example:8200',
+      'http://10.0.0.5:8200',
+      'https://node-2.example',
+    ]);
+  });
+
+  it.each(['vault:8200', 'ftp://vault', 'https://vault:8200/v1', 'https://vault?x', 'https://u:p@vault'])(
+    'refuses %s in --vault-allowed-addresses',
+    (address) => {
+      expect(() => parseConfig([...base, `--vault-allowed-addresses=${address}`], io())).toThrow(
+        /--vault-allowed-addresses: .* must be an http:\/\/ or https:\/\/ address without a path/,
+      );
+    },
+  );
+
+  it('needs --controller-vault-role with --allow-controller-identity', () => {
+    expect(() => parseConfig([...base, '--allow-controller-identity'], io())).toThrow(/--controller-vault-role/);
+    const c = parseConfig([...base, '--allow-controller-identity', '--controller-vault-role=vaultsync'], io());
+    expect(c.auth).toMatchObject({ allowControllerIdentity: true, controllerVaultRole: 'vaultsync' });
   });
 });

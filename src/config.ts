@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { parseDuration } from './api/index.js';
+import { isBareOrigin, originOf } from './vault/address.js';
 import { DEFAULT_GLOBAL_RATE_FACTOR } from './server/rate-limit.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -36,6 +37,9 @@ export interface Config {
     requestsPerSecond: number;
     maxInFlight: number;
     loginsPerSecond: number;
+    /** Origins (scheme://host[:port]) requests and redirects may go to: --vault-allowed-addresses
+     *  plus --vault-address, which is always allowed. */
+    allowedAddresses: string[];
   };
   auth: {
     /** Audiences of TokenRequests for SecretSync ServiceAccounts. */
@@ -46,6 +50,8 @@ export interface Config {
     tokenPath: string;
     /** Whether a SecretSync without serviceAccountName may use the controller's own token. */
     allowControllerIdentity: boolean;
+    /** The Vault role of the controller's own login; required with allowControllerIdentity. */
+    controllerVaultRole?: string;
   };
   refresh: {
     defaultMs: number;
@@ -162,6 +168,12 @@ const options: Omit<OptionSpec, 'env'>[] = [
   { flag: 'vault-max-in-flight', kind: 'integer', default: '16', help: 'Vault requests in flight at once.' },
   { flag: 'vault-login-qps', kind: 'integer', default: '5', help: 'Vault logins per second.' },
   {
+    flag: 'vault-allowed-addresses',
+    kind: 'list',
+    default: '',
+    help: "Comma-separated Vault addresses (scheme://host[:port]) besides --vault-address that a SecretSync may set in spec.vault.address and that Vault may redirect to (HA standbys redirect to the active node's api_addr). Empty: only --vault-address.",
+  },
+  {
     flag: 'token-audiences',
     kind: 'list',
     default: 'vault',
@@ -178,6 +190,11 @@ const options: Omit<OptionSpec, 'env'>[] = [
     kind: 'string',
     default: '/var/run/secrets/vaultsync/token',
     help: "The controller's own projected ServiceAccount token, re-read at each login.",
+  },
+  {
+    flag: 'controller-vault-role',
+    kind: 'string',
+    help: "Vault role of the controller's own login (with --allow-controller-identity, required). Such a login always uses --vault-address, --vault-ca-file, --vault-namespace and --vault-auth-mount; a SecretSync cannot change them.",
   },
   {
     flag: 'allow-controller-identity',
@@ -477,12 +494,14 @@ export function parseConfig(argv: readonly string[], io: ConfigIo): Config {
       requestsPerSecond: integer(raw, 'vault-qps', 1),
       maxInFlight: integer(raw, 'vault-max-in-flight', 1),
       loginsPerSecond: integer(raw, 'vault-login-qps', 1),
+      allowedAddresses: allowedAddresses(raw, address),
     },
     auth: {
       tokenAudiences: audiences,
       tokenExpirationSeconds,
       tokenPath: str(raw, 'token-path'),
       allowControllerIdentity: bool(raw, 'allow-controller-identity'),
+      controllerVaultRole: controllerVaultRole(raw),
     },
     refresh,
     concurrency: integer(raw, 'concurrency', 1),
@@ -498,6 +517,34 @@ export function parseConfig(argv: readonly string[], io: ConfigIo): Config {
     webhook,
     logLevel: logLevel as LogLevel,
   };
+}
+
+/** --vault-address and --vault-allowed-addresses as origins; each must be only scheme://host[:port]. */
+function allowedAddresses(raw: RawOptions, address: string): string[] {
+  const origins = new Set<string>();
+  for (const [flag, value] of [
+    ['vault-address', address] as const,
+    ...list(raw, 'vault-allowed-addresses').map((a) => ['vault-allowed-addresses', a] as const),
+  ]) {
+    const origin = originOf(value);
+    if (origin === undefined || (flag === 'vault-allowed-addresses' && !isBareOrigin(value))) {
+      throw new ConfigError(
+        `--${flag}: "${value}" must be an http:// or https:// address without a path, like https://vault:8200`,
+      );
+    }
+    origins.add(origin);
+  }
+  return [...origins];
+}
+
+function controllerVaultRole(raw: RawOptions): string | undefined {
+  const role = nonEmpty(get(raw, 'controller-vault-role'));
+  if (role === undefined && bool(raw, 'allow-controller-identity')) {
+    throw new ConfigError(
+      "--allow-controller-identity needs --controller-vault-role: the controller's own login uses only the operator's settings",
+    );
+  }
+  return role;
 }
 
 /** Per-namespace shares; 0 means half of the global budget, at least 1. */
