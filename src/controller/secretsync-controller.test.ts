@@ -96,8 +96,33 @@ describe('SecretSyncController watches', () => {
     };
     t.add(ready);
     t.add(named('a', 'never-synced'));
+    expect(t.queue.len()).toBe(0); // held until the list is complete
+    t.markSynced();
+    t.controller.queueInitialList();
     expect(await t.drain()).toEqual([{ key: 'a/never-synced', priority: Priority.New, fresh: false }]);
     expect(t.queue.stats().delayed).toBe(1); // a/old: half its interval away (rand 0.5)
+  });
+
+  it('queues the initial list group by group, so readers of one path and identity follow each other', async () => {
+    const t = setup({ synced: false });
+    // Listed by name, the readers of each path are spread over the list.
+    for (let i = 0; i < 6; i++) {
+      t.add(
+        secretSync((s) => {
+          s.metadata.name = `s-${i}`;
+          s.metadata.uid = `u-${i}`;
+          s.spec.vault.kv.path = `p${i % 3}`;
+        }),
+      );
+    }
+    t.markSynced();
+    t.controller.queueInitialList();
+    t.controller.queueInitialList(); // idempotent
+    const order = (await t.drain()).map((r) => r.key);
+    expect(order).toHaveLength(6);
+    const paths = order.map((k) => Number(k.slice(k.lastIndexOf('-') + 1)) % 3);
+    expect(paths).toEqual([...paths].sort()); // grouped: p0, p0, p1, p1, p2, p2 (by group key, whichever first)
+    expect(new Set(paths.slice(0, 2)).size).toBe(1);
   });
 
   it('ignores updates that change only status, and queues spec changes', async () => {

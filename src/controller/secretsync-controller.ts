@@ -10,6 +10,8 @@ import { Priority, Runner, type RunnerHealth, type WorkQueue } from '../schedule
 import { PathIndex, type HealthReport, type RefreshTarget } from '../server/index.js';
 import { selectSource } from '../sources/index.js';
 import { classifyError } from './classify.js';
+import { readGroupKey } from '../vault/index.js';
+import { identityFor } from './identity.js';
 import { initialDelayMs } from './interval.js';
 import { NamespaceQuota } from './quota.js';
 import { reconcile, type ReconcileDeps } from './reconcile.js';
@@ -56,6 +58,8 @@ export class SecretSyncController {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #quota: NamespaceQuota;
+  /** The initial list, held until it is complete and then queued group by group; undefined after. */
+  #initial: { key: Key; group: string; delayMs: number }[] | undefined = [];
 
   constructor(deps: SecretSyncControllerDeps) {
     this.#quota = new NamespaceQuota(deps.maxSecretSyncsPerNamespace ?? 0);
@@ -72,6 +76,7 @@ export class SecretSyncController {
       ...(deps.stopGraceMs === undefined ? {} : { stopGraceMs: deps.stopGraceMs }),
       waitForCacheSync: async (signal) => {
         await Promise.all([syncs.waitForSync(signal), secrets.informer.waitForSync(signal)]);
+        this.queueInitialList();
         this.#log.info({ secretsyncs: syncs.list().length }, 'caches synced; starting workers');
       },
       reconcile: (request, signal) => reconcile(request, reconcileDeps, signal),
@@ -95,10 +100,13 @@ export class SecretSyncController {
       add: (key, obj) => {
         index(key, obj);
         this.#quota.upsert(key, obj);
+        if (syncs.hasSynced() || this.#initial === undefined) {
+          queue.add(key, Priority.New);
+          return;
+        }
         // Objects of the initial list that an earlier run synced are spread over their interval.
-        const delay = syncs.hasSynced() ? 0 : initialDelayMs(obj, settings.refresh, rand);
-        if (delay === 0) queue.add(key, Priority.New);
-        else queue.addAfter(key, delay, Priority.Periodic);
+        const delayMs = initialDelayMs(obj, settings.refresh, rand);
+        this.#initial.push({ key, group: this.#readGroupOf(obj), delayMs });
       },
       update: (key, obj, old) => {
         index(key, obj);
@@ -117,6 +125,34 @@ export class SecretSyncController {
         for (const waiting of this.#quota.remove(key)) queue.add(waiting, Priority.New);
       },
     });
+  }
+
+  /**
+   * Queues the initial list, once it is complete, sorted by read group: the readers of one
+   * (identity, path) then follow each other in their namespace's lane, so the first one's read (in
+   * flight, or just cached) serves the rest however the lanes interleave: about one Vault read per
+   * group at startup, not one per SecretSync. Called when the caches have synced; idempotent.
+   */
+  queueInitialList(): void {
+    const initial = this.#initial;
+    this.#initial = undefined;
+    if (initial === undefined) return;
+    initial.sort((a, b) => compare(a.group, b.group) || compare(a.key, b.key));
+    const { queue } = this.#deps;
+    for (const { key, delayMs } of initial) {
+      if (delayMs === 0) queue.add(key, Priority.New);
+      else queue.addAfter(key, delayMs, Priority.Periodic);
+    }
+  }
+
+  /** The read group of a SecretSync, or '' when its spec cannot say (reconcile reports why). */
+  #readGroupOf(sync: SecretSync): string {
+    try {
+      const { target } = selectSource(this.#deps.sources, sync);
+      return readGroupKey(identityFor(sync, this.#deps.settings), target);
+    } catch {
+      return '';
+    }
   }
 
   /** A managed Secret changed or vanished (by hand, or by someone else): make it right again. The
@@ -193,3 +229,5 @@ export class SecretSyncController {
     return syncs.hasSynced() && secrets.informer.hasSynced() && (!leading || this.#runner.health().running);
   }
 }
+
+const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
