@@ -294,6 +294,8 @@ describe('rendered manifests on the real API server', () => {
       'config.tokenPath': '/var/run/secrets/other/token',
       'config.webhookTrustedProxies': ['10.0.0.0/8', '127.0.0.1'],
       'config.webhookGlobalRateLimit': 70,
+      'config.vaultAllowedAddresses': ['https://vault-2.example:8200'],
+      'config.allowedSecretTypes': ['example.com/custom'],
     });
     const t = await template(sample);
     expect(t.code, t.stderr).toBe(0);
@@ -314,6 +316,8 @@ describe('rendered manifests on the real API server', () => {
       concurrency: 7,
       listen: { port: 9000 },
       metrics: { perSecretSync: true },
+      allowedSecretTypes: ['example.com/custom'],
+      tenancy: { maxWorkersPerNamespace: 7, vaultQpsPerNamespace: 7, writeQpsPerNamespace: 7 },
       webhook: {
         listen: { port: 9001 },
         trustedProxies: ['10.0.0.0/8', '127.0.0.1'],
