@@ -12,15 +12,14 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OWNER_ANNOTATION, OWNER_UID_ANNOTATION } from '../../src/controller/types.js';
-import { call, must } from '../env/http.js';
+import { call, must, waitFor } from '../env/http.js';
 import type { Proc } from '../env/process.js';
 import { TestEnv } from '../env/testenv.js';
-import { figure, mapLimit, metric, scrape, tracked } from './bulk.js';
+import { countReady, figure, listSecretSyncs, mapLimit, metric, scrape, tracked } from './bulk.js';
 import {
   createSecretSync,
   decode,
   getSecret,
-  getSecretSync,
   putSecret,
   secretSync,
   sleep,
@@ -143,11 +142,16 @@ beforeAll(async () => {
   await env.policy('team-read', 'path "secret/data/team/*" { capabilities = ["read"] }');
   await env.role('team-read', { serviceAccounts: ['app'], namespaces: ['victim'], policies: ['team-read'] });
   await env.writeKv('team/config', { password: CANARY });
-  controller = await env.startController([
-    `--vault-allowed-addresses=${hostile.map((h) => h.address).join(',')}`,
-    '--concurrency=8',
-    '--namespace-max-workers=4',
-  ]);
+  controller = await env.startController(
+    [
+      `--vault-allowed-addresses=${hostile.map((h) => h.address).join(',')}`,
+      '--concurrency=8',
+      '--namespace-max-workers=4',
+    ],
+    'controller',
+    // A small old space: a controller that kept the data of labelled Secrets would run out of it.
+    { env: { NODE_OPTIONS: '--max-old-space-size=128' } },
+  );
   failed = false;
 }, 180_000);
 
@@ -226,10 +230,13 @@ describe('fair shares', () => {
       // 2x the unloaded latency, plus the 25 ms poll granularity and API round trips on a shared machine.
       expect(median(attacked)).toBeLessThanOrEqual(2 * median(baseline) + 250);
       expect((await call({ url: controller.url }, 'GET', '/healthz')).status).toBe(200);
-      // The attack was real: hostile syncs failed, and the ones on the black hole and the drip hold
-      // their namespace's share of the workers (4 of 8) while the victim's syncs go on.
-      expect(metric(samples, 'vaultsync_syncs_total', { outcome: 'VaultUnavailable' })).toBeGreaterThan(0);
-      expect(await getSecretSync(env, 'hostile', 'h-0')).toBeDefined();
+      // The attack was real: the hostile SecretSyncs fail (the black hole and the drip at the deadline,
+      // holding their namespace's share of the workers meanwhile) while the victim's syncs go on.
+      await waitFor(
+        'a hostile SecretSync to report VaultUnavailable',
+        async () => countReady(await listSecretSyncs(env, 'hostile'), 'False', 'VaultUnavailable') > 0,
+        60_000,
+      );
     }),
     240_000,
   );
@@ -270,7 +277,7 @@ describe('what a labelled Secret can do', () => {
   );
 
   it(
-    'does not grow the controller by the data of 90 labelled 900 KiB Secrets',
+    'keeps no data of 150 labelled 900 KiB Secrets (the controller has a 128 MiB old space)',
     track(async () => {
       const heapUsed = async () =>
         metric(await scrape(controller.url), 'vaultsync_nodejs_heap_size_used_bytes') / 1024 / 1024;
@@ -278,7 +285,7 @@ describe('what a labelled Secret can do', () => {
       const rssBefore = rssMiB(controller.proc);
       const heapBefore = await heapUsed();
       await mapLimit(
-        Array.from({ length: 90 }, (_, i) => i),
+        Array.from({ length: 150 }, (_, i) => i),
         4,
         async (i) => {
           await upsertSecret('bait', `big-${i}`, {
@@ -289,13 +296,13 @@ describe('what a labelled Secret can do', () => {
         },
       );
       await sleep(8_000);
+      // The controller runs with a 128 MiB old space (see beforeAll): keeping this data (176 MiB of
+      // base64 strings) would end it out of memory; it must still be alive and healthy.
+      expect(controller.proc.running).toBe(true);
       const heapGrowth = (await heapUsed()) - heapBefore;
-      figure('controller heap-used growth after 90 labelled 900 KiB Secrets', heapGrowth, 'MiB');
-      figure('controller RSS growth after 90 labelled 900 KiB Secrets', rssMiB(controller.proc) - rssBefore, 'MiB');
-      // Keeping their data would hold 105 MiB of base64 strings on the heap for good; digests and
-      // metadata are a few KiB. RSS also carries the transient garbage of parsing the watch events,
-      // which V8 does not hand back at once, so the bound is on the heap in use.
-      expect(heapGrowth).toBeLessThan(60);
+      figure('controller heap-used growth after 150 labelled 900 KiB Secrets', heapGrowth, 'MiB');
+      figure('controller RSS growth after 150 labelled 900 KiB Secrets', rssMiB(controller.proc) - rssBefore, 'MiB');
+      // Heap in use includes garbage not yet collected (23-70 MiB seen), so it is a figure, not a bound.
       expect((await call({ url: controller.url }, 'GET', '/healthz')).status).toBe(200);
     }),
     120_000,
