@@ -136,6 +136,8 @@ describe('CRD', () => {
       { name: 'Secret', type: 'string', jsonPath: '.status.secretName' },
       { name: 'Vault Version', type: 'integer', jsonPath: '.status.vaultVersion' },
       { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+      expect.objectContaining({ name: 'Interval', type: 'string', jsonPath: '.spec.refresh.interval', priority: 1 }),
+      expect.objectContaining({ name: 'Last Sync', type: 'date', jsonPath: '.status.lastSyncTime', priority: 1 }),
     ]);
   });
 

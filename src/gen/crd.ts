@@ -24,6 +24,23 @@ export const PRINTER_COLUMNS: PrinterColumn[] = [
   { name: 'Secret', type: 'string', jsonPath: '.status.secretName' },
   { name: 'Vault Version', type: 'integer', jsonPath: '.status.vaultVersion' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  // Priority 1: only with -o wide. An absent field (no interval: the controller's default applies)
+  // prints <none>.
+  {
+    name: 'Interval',
+    type: 'string',
+    jsonPath: '.spec.refresh.interval',
+    description:
+      "The refresh interval; empty when spec.refresh.interval is absent (the controller's --refresh-default applies).",
+    priority: 1,
+  },
+  {
+    name: 'Last Sync',
+    type: 'date',
+    jsonPath: '.status.lastSyncTime',
+    description: 'When the controller last wrote the Secret (a refresh that finds Vault unchanged writes nothing).',
+    priority: 1,
+  },
 ];
 
 export interface CustomResourceDefinition {

@@ -45,9 +45,14 @@ export function renderReference(): string {
     '',
     '## Printer columns',
     '',
-    '| Column | Type | JSONPath |',
-    '| --- | --- | --- |',
-    ...PRINTER_COLUMNS.map((c) => `| ${cell(c.name)} | ${c.type} | ${code(c.jsonPath)} |`),
+    '`kubectl get secretsync` (or `ssync`) shows the columns without a priority; `-o wide` adds the others.',
+    '',
+    '| Column | Type | JSONPath | Shown |',
+    '| --- | --- | --- | --- |',
+    ...PRINTER_COLUMNS.map(
+      (c) =>
+        `| ${cell(c.name)} | ${c.type} | ${code(c.jsonPath)} | ${c.priority ? '`-o wide`' : 'always'}${c.description ? `: ${cell(c.description).replaceAll('<', '&lt;')}` : ''} |`,
+    ),
     '',
   ].join('\n');
 }

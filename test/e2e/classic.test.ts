@@ -2,6 +2,8 @@
  * The classic flows on real parts: etcd + kube-apiserver + OpenBao on loopback, and the built
  * controller as its own process with its own ServiceAccount's RBAC.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestEnv } from '../env/testenv.js';
 import {
@@ -22,6 +24,8 @@ import {
   waitReady,
   waitSecret,
 } from './helpers.js';
+
+const run = promisify(execFile);
 
 // Canary values: they must reach the Secret and nowhere else (logs, events, status).
 const CANARY_DB = 'canary-db-7f3a9c1e';
@@ -90,6 +94,46 @@ describe('classic flow', () => {
         uid: ss.metadata.uid,
       });
       expect(secret?.type).toBe('Opaque');
+    }),
+  );
+
+  it(
+    'kubectl get ssync -o wide adds the refresh interval and the last sync; the default columns stay',
+    track(async () => {
+      const { refresh: _refresh, ...noInterval } = spec({ target: { name: 'no-interval-secret' } });
+      await createSecretSync(env, secretSync('team-a', 'no-interval', noInterval));
+      await waitReady(env, 'team-a', 'no-interval', 'True');
+      const get = async (...extra: string[]) =>
+        (
+          await run(env.bins.kubectl, [
+            `--kubeconfig=${env.adminKubeconfig}`,
+            '-n',
+            'team-a',
+            'get',
+            'ssync',
+            'myapp',
+            'no-interval',
+            ...extra,
+          ])
+        ).stdout;
+      const plain = await get();
+      const wide = await get('-o', 'wide');
+      console.log(`kubectl get ssync -o wide:\n${wide}`);
+      expect(plain.split('\n')[0]).toMatch(/^NAME\s+READY\s+REASON\s+SECRET\s+VAULT VERSION\s+AGE$/);
+      expect(plain).not.toContain('INTERVAL');
+      const [header = '', ...rows] = wide.trimEnd().split('\n');
+      expect(header).toMatch(/^NAME\s+READY\s+REASON\s+SECRET\s+VAULT VERSION\s+AGE\s+INTERVAL\s+LAST SYNC$/);
+      // Cells by the header's column offsets: an absent value is an empty cell.
+      const starts = [...header.matchAll(/(?<=^|\s{2,})\S/g)].map((m) => m.index);
+      const row = (name: string) => {
+        const line = rows.find((r) => r.startsWith(`${name} `)) ?? '';
+        return starts.map((at, i) => line.slice(at, starts[i + 1]).trim());
+      };
+      const age: unknown = expect.stringMatching(/^\d+[smh]/);
+      expect(row('myapp')).toEqual(['myapp', 'True', 'Synced', 'myapp-secret', '1', age, '2s', age]);
+      // No spec.refresh: the interval cell is empty (the controller's --refresh-default applies).
+      expect(row('no-interval')).toEqual(['no-interval', 'True', 'Synced', 'no-interval-secret', '1', age, '', age]);
+      await deleteSecretSync(env, 'team-a', 'no-interval');
     }),
   );
 
