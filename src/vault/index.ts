@@ -1,17 +1,20 @@
 import type { Config } from '../config.js';
 import { SyncError } from '../errors.js';
 import type { Clock, Logger } from '../core/types.js';
-import type { ServiceAccountTokenSource, VaultReader } from './types.js';
+import type { ServiceAccountTokenSource, VaultLeases, VaultReader } from './types.js';
 import { AllowedAddresses } from './address.js';
 import { CoalescingReader } from './coalesce.js';
 import { ConnectionPool } from './connection.js';
 import { VaultLimiter } from './limiter.js';
 import { noopVaultMetrics, type VaultMetrics } from './metrics.js';
+import { identityKey } from './identity.js';
+import { createVaultLeases } from './leases.js';
 import { AuthenticatedReader } from './reader.js';
 
 export { identityKey, readGroupKey } from './identity.js';
 export { AllowedAddresses, isBareOrigin, originOf } from './address.js';
 export { addressNotAllowed } from './classify.js';
+export { enginePath } from './leases.js';
 export type * from './types.js';
 export {
   createCountingVaultMetrics,
@@ -44,6 +47,8 @@ export interface VaultReaderDeps {
 }
 
 export interface ClosableVaultReader extends VaultReader {
+  /** Requests of the dynamic sources (database credentials, certificates, their leases). */
+  leases: VaultLeases;
   /** Aborts waiting and in-flight requests, forgets tokens and results, closes connections. */
   close(): Promise<void>;
 }
@@ -73,7 +78,12 @@ export function createVaultReader(deps: VaultReaderDeps): ClosableVaultReader {
   });
   let closed = false;
   const shutDown = () => new SyncError('VaultUnavailable', 'The Vault client is shut down');
+  const leases = createVaultLeases((identity, operation, request, what, interpret, options) => {
+    if (closed) return Promise.reject(shutDown());
+    return authenticated.call(identity, identityKey(identity), operation, request, what, interpret, options);
+  });
   return {
+    leases,
     readKv(req, signal) {
       if (closed) return Promise.reject(shutDown());
       return coalescing.readKv(req, signal);

@@ -1,5 +1,6 @@
 /** What the Vault client reports; prom-client is wired to it elsewhere. */
-export type VaultOperation = 'login' | 'read';
+/** `issue`: database credentials or a certificate; `renew`, `revoke`: their leases (sources/leases). */
+export type VaultOperation = 'login' | 'read' | 'issue' | 'renew' | 'revoke' | 'lookup';
 export type VaultCache = 'token' | 'read';
 export type LoginResult = 'success' | 'failure';
 

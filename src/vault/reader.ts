@@ -62,6 +62,38 @@ export class AuthenticatedReader {
     }
   }
 
+  /**
+   * Any other authenticated request (dynamic sources: issue, renew, revoke), with the same token
+   * cache and one retry after a fresh login on 403. `interpret` turns the answer into a value or a
+   * SyncError and must not quote the credentials it is given.
+   */
+  async call<T>(
+    identity: VaultIdentity,
+    key: string,
+    operation: VaultOperation,
+    req: Omit<VaultHttpRequest, 'token'>,
+    what: string,
+    interpret: (res: VaultHttpResponse, credentials: readonly string[]) => T,
+    options: Options,
+  ): Promise<T> {
+    const once = async (token: string): Promise<T> => {
+      const res = await this.#exchange(operation, identity, { ...req, token }, what, options);
+      return interpret(res, [token]);
+    };
+    const token = await this.#tokens.get(identity, key, options);
+    try {
+      return await once(token);
+    } catch (err) {
+      if (!isSyncError(err) || err.reason !== 'VaultForbidden') throw err;
+      this.#deps.log.info(
+        { ...identityLogFields(identity), operation },
+        'Vault denied a request; logging in again and retrying once',
+      );
+      this.#tokens.invalidate(key, token);
+      return await once(await this.#tokens.get(identity, key, options));
+    }
+  }
+
   close(reason: Error): void {
     this.#tokens.close(reason);
   }

@@ -41,6 +41,59 @@ export interface VaultReader {
   readKv(req: KvReadRequest, signal?: AbortSignal): Promise<KvSecret>;
 }
 
+/** Who asks, and under whose budget: every lease request runs as the SecretSync's identity. */
+export interface LeaseCallContext {
+  identity: VaultIdentity;
+  /** Rate-limit priority, higher first. */
+  priority?: number;
+  /** The SecretSync's namespace (per-namespace Vault rate). */
+  tenant?: string;
+}
+
+/** A secret Vault minted: database credentials (with a lease), a certificate or static credentials
+ *  (leaseId '' : nothing to renew or revoke). */
+export interface LeasedSecret {
+  leaseId: string;
+  leaseDurationSeconds: number;
+  renewable: boolean;
+  data: Record<string, unknown>;
+}
+
+export interface LeaseRenewal {
+  /** What Vault granted: less than asked when the lease reaches its max TTL. */
+  leaseDurationSeconds: number;
+  renewable: boolean;
+}
+
+export interface IssueRequest extends LeaseCallContext {
+  /** Under /v1/, already encoded (sources build it with the vault/ path helpers). */
+  path: string;
+  method: 'GET' | 'POST';
+  body?: Record<string, unknown>;
+  /** For messages, e.g. `database credentials database/creds/app`. */
+  what: string;
+  /** What to check when Vault refuses for good (404, 400), e.g. that the role exists. */
+  hint: string;
+}
+
+/** Vault requests of the dynamic sources; none is cached or shared between SecretSyncs. */
+export interface VaultLeases {
+  /** Mints a secret. Throws SyncError (Vault* or BadVaultData). */
+  issue(req: IssueRequest, signal: AbortSignal): Promise<LeasedSecret>;
+  /** sys/leases/renew/<id>; 'gone' when Vault no longer holds the lease. */
+  renew(
+    req: LeaseCallContext & { leaseId: string; incrementSeconds?: number },
+    signal: AbortSignal,
+  ): Promise<LeaseRenewal | 'gone'>;
+  /** sys/leases/revoke/<id>; a lease already gone is not an error. */
+  revoke(req: LeaseCallContext & { leaseId: string }, signal: AbortSignal): Promise<void>;
+  /** sys/leases/lookup: the lease's remaining TTL, or undefined when Vault no longer holds it. */
+  lookup(
+    req: LeaseCallContext & { leaseId: string },
+    signal: AbortSignal,
+  ): Promise<{ ttlSeconds: number; renewable: boolean } | undefined>;
+}
+
 /** Short-lived ServiceAccount tokens (TokenRequest) for Kubernetes-auth logins. */
 export interface ServiceAccountTokenSource {
   /** Throws SyncError('ServiceAccountTokenFailed', …) when the API server refuses. */

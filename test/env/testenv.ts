@@ -524,9 +524,17 @@ export class TestEnv {
     return out;
   }
 
+  private readonly cleanups: (() => Promise<void>)[] = [];
+
+  /** Runs `fn` in stop(), after the controllers and before OpenBao (e.g. a PostgreSQL server). */
+  onStop(fn: () => Promise<void>): void {
+    this.cleanups.push(fn);
+  }
+
   /** Stops everything. Keeps the directory (with every process's log) when `failed` or `keep`. */
   async stop(failed = false): Promise<void> {
     for (const c of this.controllers) await c.stop();
+    for (const fn of this.cleanups.splice(0).reverse()) await fn();
     for (const a of this.extraApiservers) await a.stop();
     await this.vaultProc?.stop();
     await this.apiserver?.stop();
