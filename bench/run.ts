@@ -36,6 +36,8 @@ const USAGE = `usage: npm run bench -- [options]
   --out FILE            JSON output (default bench/results/<timestamp>.json)
   --node-options OPTS   NODE_OPTIONS for the controller, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
                         or "--max-old-space-size=96"
+  --profile DIR         CPU and sampled heap profiles of the controller into DIR, heap snapshots at the
+                        end of the initial sync and of the last cycle (timings and RSS then not comparable)
   --keep                keep the environments' directories (logs)`;
 
 function parse(): {
@@ -69,6 +71,7 @@ function parse(): {
       out: { type: 'string' },
       keep: { type: 'boolean', default: false },
       'node-options': { type: 'string' },
+      profile: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -99,6 +102,7 @@ function parse(): {
     settleMs: 3000,
     settleCapMs: 120_000,
     keep: values.keep,
+    profileDir: values.profile === undefined ? undefined : resolve(values.profile),
   };
   if (p.intervalMs < 1000) throw new Error('--interval must be at least 1s');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -110,8 +114,27 @@ function parse(): {
     writeQps: int('write-qps', values['write-qps'], 1),
     vaultQps: int('vault-qps', values['vault-qps'], 1),
     controllerArgs: values['controller-arg'],
-    nodeOptions: values['node-options'],
+    nodeOptions: [values['node-options'], profileOptions(p.profileDir)].filter(Boolean).join(' ') || undefined,
   };
+}
+
+/**
+ * `--profile DIR`: a CPU profile and a sampled heap profile of the whole run (written when the
+ * controller exits), and heap snapshots on SIGUSR2, which the bench sends at the end of the initial
+ * sync and of the last steady cycle. Taking a snapshot stops the controller for seconds and adds to
+ * its RSS: timings and peak RSS of a profiled run are not comparable with an unprofiled one.
+ */
+function profileOptions(dir: string | undefined): string | undefined {
+  if (dir === undefined) return undefined;
+  mkdirSync(dir, { recursive: true });
+  return [
+    '--cpu-prof',
+    `--cpu-prof-dir=${dir}`,
+    '--heap-prof',
+    `--heap-prof-dir=${dir}`,
+    '--heapsnapshot-signal=SIGUSR2',
+    `--diagnostic-dir=${dir}`,
+  ].join(' ');
 }
 
 function machine() {
@@ -185,6 +208,7 @@ async function main(): Promise<void> {
     verdicts: verdicts(
       results.find((r) => r.engine === 'vaultsync'),
       a.p,
+      results.find((r) => r.engine === 'eso'),
     ),
     results,
   };

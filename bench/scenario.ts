@@ -48,6 +48,8 @@ export interface Params extends Layout {
   settleMs: number;
   settleCapMs: number;
   keep: boolean;
+  /** Set with --profile: send the controller SIGUSR2 (a heap snapshot) at the end of the initial sync and of the last cycle. */
+  profileDir?: string | undefined;
 }
 
 export interface Phase {
@@ -138,10 +140,10 @@ export async function runScenario(
     await writeKvPaths(vault, p.k, 16);
     await engine.prepare(env, kube, namespacesOf(p));
 
-    log(`[${engine.name}] raw Secret creates: ${p.n} POSTs at concurrency ${p.concurrency}`);
-    result.raw = await measureRawCreates(env, kube, p.n, p.concurrency);
+    log(`[${engine.name}] raw writes: ${p.n} × (Secret POST + status PATCH) at concurrency ${p.concurrency}`);
+    result.raw = await measureRawCreates(env, kube, engine, p, p.concurrency);
     log(
-      `  ${result.raw.perSecond.toFixed(0)} Secrets/s (${result.raw.seconds.toFixed(1)} s; deletecollection ${result.raw.deleteSeconds.toFixed(1)} s)`,
+      `  ${result.raw.perSecond.toFixed(0)} objects/s (${result.raw.seconds.toFixed(1)} s; deletecollection ${result.raw.deleteSeconds.toFixed(1)} s)`,
     );
 
     log(`[${engine.name}] creating ${p.n} sync objects before the engine starts`);
@@ -168,6 +170,7 @@ export async function runScenario(
     const expected = new Map(namespacesOf(p).map((ns, i) => [ns, countIn(p, i)]));
     const initial = await waitInitialSync(kube, engine, running, expected, t0, p.timeoutMs, log);
     await mark('initial');
+    heapSnapshot(engine, running, p, log);
     result.initial = {
       ...initial,
       perSecond: initial.secrets / initial.seconds,
@@ -188,6 +191,7 @@ export async function runScenario(
         if (!running.running()) throw new Error(`${engine.name} exited in steady state; see ${running.logFile}`);
         await mark(`cycle-${c}`);
       }
+      heapSnapshot(engine, running, p, log);
 
       if (p.newCount > 0) {
         log(`[${engine.name}] ${p.newCount} new objects over ${p.interval} while ${p.n} refresh`);
@@ -260,6 +264,12 @@ export async function runScenario(
     removeCleanup();
   }
   return result;
+}
+
+function heapSnapshot(engine: Engine, running: Running, p: Params, log: (s: string) => void): void {
+  if (p.profileDir === undefined || engine.name !== 'vaultsync' || running.pid === undefined) return;
+  process.kill(running.pid, 'SIGUSR2');
+  log(`  heap snapshot requested (SIGUSR2) into ${p.profileDir}`);
 }
 
 /** Objects in namespace index `ns`: i ≡ ns (mod namespaces), 0 ≤ i < n. */

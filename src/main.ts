@@ -76,8 +76,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     log,
     signal: stopping.signal,
   });
-  const syncs = createSecretSyncInformer({ kc: kube.kc, custom: kube.custom, namespaces, log });
-  const secrets = new ManagedSecrets({ kc: kube.kc, core: kube.core, limiter, hashKey, namespaces, log });
+  const syncs = createSecretSyncInformer({ kc: kube.kc, api: kube.http, namespaces, log });
+  const secrets = new ManagedSecrets({ kc: kube.kc, api: kube.http, limiter, hashKey, namespaces, log });
   // Namespaces are the lanes: they take turns, and one namespace holds at most its share of workers.
   const queue = new WorkQueue({
     onDequeue: (_key, waitedMs, priority) => metrics.dequeued(priority, waitedMs),
@@ -111,7 +111,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     secrets,
     queue,
     sources: [kvSource(vault)],
-    status: new KubeStatusWriter({ custom: kube.custom, limiter, cache: syncs }),
+    status: new KubeStatusWriter({ api: kube.http, limiter, cache: syncs }),
     events,
     clock,
     log,
@@ -183,6 +183,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     await Promise.all([syncs.stop(), secrets.informer.stop()]);
     await vault.close();
     await events.close();
+    kube.http.close();
     await Promise.all([servers.main.close(), servers.webhook?.close()]);
     log.info({}, 'stopped');
   };

@@ -6,6 +6,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type https from 'node:https';
 import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type User } from '@kubernetes/client-node';
 import type { Logger } from '../core/types.js';
+import { KubeJsonClient } from './http.js';
 
 /** The KubeConfig and the typed API clients built from it; created once in main.ts. */
 export interface Kube {
@@ -13,6 +14,8 @@ export interface Kube {
   core: CoreV1Api;
   custom: CustomObjectsApi;
   coordination: CoordinationV1Api;
+  /** Plain JSON over keep-alive HTTP for the hot calls (Secrets, status, list pages): see http.ts. */
+  http: KubeJsonClient;
 }
 
 export interface CreateKubeOptions {
@@ -70,6 +73,7 @@ export function kubeClients(kc: KubeConfig): Kube {
     core: kc.makeApiClient(CoreV1Api),
     custom: kc.makeApiClient(CustomObjectsApi),
     coordination: kc.makeApiClient(CoordinationV1Api),
+    http: new KubeJsonClient(kc),
   };
 }
 

@@ -139,6 +139,18 @@ describe('KubeEventRecorder', () => {
     expect(messages).toEqual(['uid-1:m0', 'uid-1:m1', 'uid-2:m', 'uid-1:later']);
   });
 
+  it('bounds Normal events of all objects together, and leaves Warnings to the per-object bound', async () => {
+    const r = recorder({ normalBurst: 3, normalPerSecond: 2 });
+    for (let i = 0; i < 6; i++) r.record(sync(`app-${i}`, `uid-${i}`), 'Normal', 'Synced', 'Created Secret');
+    r.record(sync('app-9', 'uid-9'), 'Warning', 'VaultForbidden', 'denied');
+    t += 500; // one Normal token back
+    r.record(sync('app-7', 'uid-7'), 'Normal', 'Synced', 'Created Secret');
+    r.record(sync('app-8', 'uid-8'), 'Normal', 'Synced', 'Created Secret');
+    await r.flush();
+    const sent = bodies('POST', EVENTS).map((b) => `${String(b.type)}:${(b.involvedObject as { uid: string }).uid}`);
+    expect(sent).toEqual(['Normal:uid-0', 'Normal:uid-1', 'Normal:uid-2', 'Warning:uid-9', 'Normal:uid-7']);
+  });
+
   it('never throws when the API server fails, logs, and close() drains then drops', async () => {
     server.route('POST', EVENTS, (_req, res) => {
       sendStatus(res, 500, 'InternalError', 'boom');

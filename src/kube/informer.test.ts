@@ -53,7 +53,7 @@ function start(opts: { namespaces?: string[]; labelSelector?: string; timing?: P
   const inf = new Informer<SecretSync>({
     name: 'secretsyncs',
     kc,
-    source: secretSyncSource(kubeClients(kc).custom),
+    source: secretSyncSource(kubeClients(kc).http),
     transform: toSecretSync,
     namespaces: opts.namespaces,
     labelSelector: opts.labelSelector,

@@ -46,7 +46,7 @@ function managed(limits = { writeConcurrency: 4, writeQps: 100 }): ManagedSecret
   const kc = server.kubeConfig();
   store = new ManagedSecrets({
     kc,
-    core: kubeClients(kc).core,
+    api: kubeClients(kc).http,
     limiter: new WriteLimiter(limits),
     hashKey: Buffer.from('secrets-test-hash-key'),
     log,
@@ -225,7 +225,7 @@ describe('ManagedSecrets writes', () => {
     });
     expect(await s.get('ns', 'missing')).toBeUndefined();
     const got = await s.get('ns', 'present');
-    expect(got?.metadata.deletionTimestamp).toBe('2024-01-02T00:00:00.000Z');
+    expect(got?.metadata.deletionTimestamp).toBe('2024-01-02T00:00:00Z');
     expect(got?.metadata.annotations).toEqual({ 'vaultsync.io/secretsync': 'ns/present-sync' });
     await expect(s.get('ns', 'forbidden')).rejects.toMatchObject({ reason: 'KubernetesApiError', status: 403 });
   });

@@ -1,4 +1,4 @@
-import type { CoreV1Api, KubeConfig, V1SecretList } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
@@ -10,42 +10,54 @@ import {
 } from '../controller/types.js';
 import { dataDigest } from '../render/index.js';
 import { type Key, type Logger } from '../core/types.js';
+import type { KubeHttp } from './http.js';
 import { Informer } from './informer.js';
 import type { WriteLimiter } from './limiter.js';
-import type { ListPage, ReflectorTiming, ResourceSource } from './reflector.js';
-import { apiStatus, callOptions, kubeError } from './request.js';
+import type { ReflectorTiming, ResourceSource } from './reflector.js';
+import { apiStatus, kubeError } from './request.js';
 import { toStoredSecret, toV1Secret } from './secret-object.js';
-import { LIST_TIMEOUT_MS } from './secretsyncs.js';
+import { LIST_TIMEOUT_MS, rawListPage } from './secretsyncs.js';
 
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
-export function secretSource(core: CoreV1Api): ResourceSource {
+/**
+ * Secrets are listed in smaller pages than other objects: each may hold up to 1 MiB of data, and a
+ * page is parsed whole before its items are digested and dropped.
+ */
+export const SECRET_PAGE_SIZE = 100;
+
+export function secretSource(api: KubeHttp): ResourceSource {
   return {
     resource: 'secrets',
     async list(req) {
-      const options = callOptions({ signal: req.signal, timeoutMs: LIST_TIMEOUT_MS });
-      const common = { labelSelector: req.labelSelector, limit: req.limit, _continue: req.continueToken };
-      const list =
-        req.namespace === undefined
-          ? await core.listSecretForAllNamespaces(common, options)
-          : await core.listNamespacedSecret({ ...common, namespace: req.namespace }, options);
-      return typedListPage(list);
+      const body = await api.request({
+        method: 'GET',
+        path: secretsPath(req.namespace),
+        query: {
+          labelSelector: req.labelSelector,
+          limit: Math.min(req.limit, SECRET_PAGE_SIZE),
+          continue: req.continueToken,
+        },
+        signal: req.signal,
+        timeoutMs: LIST_TIMEOUT_MS,
+      });
+      return rawListPage(body);
     },
-    watchPath: (namespace) =>
-      namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`,
+    watchPath: secretsPath,
   };
 }
 
-function typedListPage(list: V1SecretList): ListPage {
-  const resourceVersion = list.metadata?.resourceVersion;
-  if (resourceVersion === undefined) throw new Error('Secret list response has no metadata.resourceVersion');
-  const token = list.metadata?._continue;
-  return { items: list.items, resourceVersion, continueToken: token === '' ? undefined : token };
+function secretsPath(namespace: string | undefined): string {
+  return namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
+}
+
+function secretPath(namespace: string, name: string): string {
+  return `${secretsPath(namespace)}/${encodeURIComponent(name)}`;
 }
 
 export interface ManagedSecretsOptions {
   kc: KubeConfig;
-  core: CoreV1Api;
+  api: KubeHttp;
   limiter: WriteLimiter;
   /** Key of the data digest the cache keeps instead of data (the content-HMAC key). */
   hashKey: Buffer;
@@ -64,18 +76,18 @@ const RESOURCE = 'Secret';
  */
 export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
   readonly informer: Informer<StoredSecret>;
-  private readonly core: CoreV1Api;
+  private readonly api: KubeHttp;
   private readonly limiter: WriteLimiter;
   private readonly hashKey: Buffer;
 
   constructor(opts: ManagedSecretsOptions) {
-    this.core = opts.core;
+    this.api = opts.api;
     this.limiter = opts.limiter;
     this.hashKey = opts.hashKey;
     this.informer = new Informer<StoredSecret>({
       name: 'managed-secrets',
       kc: opts.kc,
-      source: secretSource(opts.core),
+      source: secretSource(opts.api),
       transform: (raw) => toStoredSecret(raw, (data) => this.digestData(data)),
       namespaces: opts.namespaces,
       labelSelector: MANAGED_SELECTOR,
@@ -124,7 +136,7 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
 
   async get(namespace: string, name: string, signal?: AbortSignal): Promise<StoredSecret | undefined> {
     try {
-      const secret = await this.core.readNamespacedSecret({ name, namespace }, callOptions({ signal }));
+      const secret = await this.api.request({ method: 'GET', path: secretPath(namespace, name), signal });
       return this.decode(secret, 'get', namespace, name);
     } catch (err: unknown) {
       if (apiStatus(err) === 404) return undefined;
@@ -135,7 +147,7 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
   async create(secret: SecretObject, signal?: AbortSignal): Promise<StoredSecret> {
     const { namespace, name } = secret.metadata;
     const written = await this.write('create', namespace, name, signal, () =>
-      this.core.createNamespacedSecret({ namespace, body: toV1Secret(secret) }, callOptions({ signal })),
+      this.api.request({ method: 'POST', path: secretsPath(namespace), body: toV1Secret(secret), signal }),
     );
     this.remember(written);
     return written;
@@ -144,7 +156,7 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
   async update(secret: SecretObject, signal?: AbortSignal): Promise<StoredSecret> {
     const { namespace, name } = secret.metadata;
     const written = await this.write('update', namespace, name, signal, () =>
-      this.core.replaceNamespacedSecret({ name, namespace, body: toV1Secret(secret) }, callOptions({ signal })),
+      this.api.request({ method: 'PUT', path: secretPath(namespace, name), body: toV1Secret(secret), signal }),
     );
     this.remember(written);
     return written;
@@ -155,11 +167,12 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
     try {
       await this.limiter.run(
         () =>
-          this.core.deleteNamespacedSecret(
-            // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- plain objects are what client-node serializes
-            { name, namespace, body: { preconditions: { uid } } },
-            callOptions({ signal }),
-          ),
+          this.api.request({
+            method: 'DELETE',
+            path: secretPath(namespace, name),
+            body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid } },
+            signal,
+          }),
         signal,
         namespace,
       );

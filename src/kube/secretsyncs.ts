@@ -1,37 +1,33 @@
-import type { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, validateSecretSync, type SecretSync } from '../api/index.js';
 import type { Logger } from '../core/types.js';
 import type { SecretSyncLister } from '../controller/types.js';
+import type { KubeHttp } from './http.js';
 import { Informer } from './informer.js';
 import { asRecord } from '../core/json.js';
 import type { ListPage, ReflectorTiming, ResourceSource } from './reflector.js';
-import { callOptions } from './request.js';
 
 /** Lists can be large; they get more time than a single-object request. */
 export const LIST_TIMEOUT_MS = 120_000;
 
-export function secretSyncSource(custom: CustomObjectsApi): ResourceSource {
+export function secretSyncSource(api: KubeHttp): ResourceSource {
+  const path = (namespace: string | undefined) =>
+    namespace === undefined
+      ? `/apis/${GROUP}/${VERSION}/${PLURAL}`
+      : `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}`;
   return {
     resource: `${PLURAL}.${GROUP}`,
     async list(req) {
-      const options = callOptions({ signal: req.signal, timeoutMs: LIST_TIMEOUT_MS });
-      const common = {
-        group: GROUP,
-        version: VERSION,
-        labelSelector: req.labelSelector,
-        limit: req.limit,
-        _continue: req.continueToken,
-      };
-      const body: unknown =
-        req.namespace === undefined
-          ? await custom.listCustomObjectForAllNamespaces({ ...common, resourcePlural: PLURAL }, options)
-          : await custom.listNamespacedCustomObject({ ...common, namespace: req.namespace, plural: PLURAL }, options);
+      const body = await api.request({
+        method: 'GET',
+        path: path(req.namespace),
+        query: { labelSelector: req.labelSelector, limit: req.limit, continue: req.continueToken },
+        signal: req.signal,
+        timeoutMs: LIST_TIMEOUT_MS,
+      });
       return rawListPage(body);
     },
-    watchPath: (namespace) =>
-      namespace === undefined
-        ? `/apis/${GROUP}/${VERSION}/${PLURAL}`
-        : `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}`,
+    watchPath: path,
   };
 }
 
@@ -71,7 +67,7 @@ export function toSecretSync(raw: unknown): SecretSync | undefined {
 
 export interface SecretSyncInformerOptions {
   kc: KubeConfig;
-  custom: CustomObjectsApi;
+  api: KubeHttp;
   namespaces?: readonly string[] | undefined;
   log: Logger;
   timing?: Partial<ReflectorTiming>;
@@ -82,7 +78,7 @@ export function createSecretSyncInformer(opts: SecretSyncInformerOptions): Infor
   return new Informer<SecretSync>({
     name: PLURAL,
     kc: opts.kc,
-    source: secretSyncSource(opts.custom),
+    source: secretSyncSource(opts.api),
     transform: toSecretSync,
     namespaces: opts.namespaces,
     log: opts.log,

@@ -46,7 +46,7 @@ afterEach(async () => {
 function writer(cached: SecretSync[] = []) {
   const kc = server.kubeConfig();
   return new KubeStatusWriter({
-    custom: kubeClients(kc).custom,
+    api: kubeClients(kc).http,
     limiter: new WriteLimiter({ writeConcurrency: 4, writeQps: 100 }),
     cache: { applyLocalWrite: (o) => cached.push(o) },
   });

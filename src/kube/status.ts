@@ -1,12 +1,12 @@
-import { PatchStrategy, type CustomObjectsApi } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, type SecretSync, type SecretSyncStatus } from '../api/index.js';
 import type { StatusWriter } from '../controller/types.js';
+import type { KubeHttp } from './http.js';
 import type { WriteLimiter } from './limiter.js';
-import { apiStatus, callOptions, kubeError } from './request.js';
+import { apiStatus, kubeError } from './request.js';
 import { toSecretSync } from './secretsyncs.js';
 
 export interface StatusWriterDeps {
-  custom: CustomObjectsApi;
+  api: KubeHttp;
   limiter: WriteLimiter;
   /** Receives the patched object, so a reconcile right after sees its own status (the SecretSync informer). */
   cache?: { applyLocalWrite(obj: SecretSync): void };
@@ -23,10 +23,13 @@ export class KubeStatusWriter implements StatusWriter {
     try {
       patched = await this.deps.limiter.run(
         () =>
-          this.deps.custom.patchNamespacedCustomObjectStatus(
-            { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body },
-            callOptions({ signal, contentType: PatchStrategy.MergePatch }),
-          ),
+          this.deps.api.request({
+            method: 'PATCH',
+            path: `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(namespace)}/${PLURAL}/${encodeURIComponent(name)}/status`,
+            body,
+            contentType: 'application/merge-patch+json',
+            signal,
+          }),
         signal,
         namespace,
       );
