@@ -8,6 +8,28 @@ const base = {
 };
 
 describe('toSecretSync', () => {
+  it("keeps the metadata the controller reads and drops kubectl's last-applied copy", () => {
+    const s = toSecretSync({
+      ...base,
+      metadata: {
+        ...base.metadata,
+        generation: 3,
+        selfLink: '/x',
+        labels: { a: 'b' },
+        annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"spec":{}}', 'vaultsync.io/x': 'y' },
+      },
+    });
+    expect(s?.metadata).toEqual({
+      namespace: 'ns',
+      name: 'a',
+      uid: 'u',
+      resourceVersion: '1',
+      generation: 3,
+      labels: { a: 'b' },
+      annotations: { 'vaultsync.io/x': 'y' },
+    });
+  });
+
   it('applies schema defaults missing from an object stored by an older CRD', () => {
     const s = toSecretSync({
       ...base,
@@ -16,6 +38,7 @@ describe('toSecretSync', () => {
     expect(s?.spec.vault.kv.mount).toBe('secret');
     expect(s?.spec.target).toEqual({ type: 'Opaque', immutable: false, deletionPolicy: 'Delete' });
     expect(s?.metadata).not.toHaveProperty('managedFields');
+    expect(s?.metadata).toEqual({ namespace: 'ns', name: 'a', uid: 'u', resourceVersion: '1' });
   });
 
   it('keeps an invalid object as it is, for reconcile to report', () => {

@@ -49,7 +49,8 @@ export function rawListPage(body: unknown): ListPage {
 }
 
 /**
- * A SecretSync from the API server, minus managedFields (memory). A valid one comes back with the
+ * A SecretSync from the API server, with only the metadata the controller reads (memory: the
+ * cache holds one compact copy per SecretSync, like a client-go informer transform). A valid one comes back with the
  * schema's defaults applied (objects stored under an older CRD may lack them); an invalid one is
  * kept as it is, not dropped: reconcile reports an invalid spec in status, which a missing object
  * could not. Only objects without a name and namespace are dropped.
@@ -59,10 +60,38 @@ export function toSecretSync(raw: unknown): SecretSync | undefined {
   const metadata = asRecord(obj?.metadata);
   if (obj === undefined || metadata === undefined) return undefined;
   if (typeof metadata.name !== 'string' || typeof metadata.namespace !== 'string') return undefined;
-  const { managedFields: _dropped, ...kept } = metadata;
-  const trimmed = { ...obj, metadata: kept };
+  const trimmed = { ...obj, metadata: compactMetadata(metadata) };
   const result = validateSecretSync(trimmed);
   return result.ok ? result.value : (trimmed as unknown as SecretSync);
+}
+
+/** Metadata the controller reads; the rest (managedFields, kubectl's copy of the spec, ...) is not cached. */
+const KEPT_METADATA = [
+  'name',
+  'namespace',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'labels',
+  'annotations',
+  'ownerReferences',
+  'finalizers',
+] as const;
+
+/** kubectl apply keeps the whole object in this annotation: as large as the spec, and never read here. */
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+function compactMetadata(md: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of KEPT_METADATA) if (md[k] !== undefined) out[k] = md[k];
+  const annotations = asRecord(md.annotations);
+  if (annotations !== undefined && LAST_APPLIED in annotations) {
+    const { [LAST_APPLIED]: _applied, ...rest } = annotations;
+    out.annotations = rest;
+  }
+  return out;
 }
 
 export interface SecretSyncInformerOptions {
