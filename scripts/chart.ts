@@ -1,7 +1,8 @@
 /**
  * Files generated for the Helm chart, and the helpers its tests share:
- *   - charts/vaultsync/crds/vaultsync.io_secretsyncs.yaml: the CRD, byte for byte the one in crds/
  *   - docs/helm-values.md: the values reference, from the `# --` comments of values.yaml
+ * (The chart's CRD template, charts/vaultsync/templates/crds.yaml, is written by `npm run gen` with
+ * crds/, from the same object: src/gen/chart-crd.ts.)
  *
  *   npm run gen:chart               write them
  *   npm run gen:chart -- --check    write nothing; exit 1 naming every stale file
@@ -9,7 +10,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isMap, isPair, isScalar, parseDocument, type Pair, type YAMLMap } from 'yaml';
-import { renderCrdYaml } from '../src/gen/index.js';
 import { gen, type Output } from './gen.js';
 
 export const CHART_DIR = 'charts/vaultsync';
@@ -27,10 +27,7 @@ export function camelFlag(flag: string): string {
 
 export function chartFiles(root: string): GeneratedFile[] {
   const values = readFileSync(new URL(VALUES_PATH, pathToFileURL(`${root}/`)), 'utf8');
-  return [
-    { path: `${CHART_DIR}/crds/vaultsync.io_secretsyncs.yaml`, content: renderCrdYaml() },
-    { path: 'docs/helm-values.md', content: renderHelmValuesDoc(values) },
-  ];
+  return [{ path: 'docs/helm-values.md', content: renderHelmValuesDoc(values) }];
 }
 
 interface Row {

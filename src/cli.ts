@@ -8,6 +8,7 @@ Commands:
   run        Run the controller (vaultsync run --help for its options)
   trigger    Ask a running controller to refresh Vault paths now (vaultsync trigger --help)
   kms        Serve the Kubernetes KMS v2 API backed by Vault Transit (vaultsync kms --help)
+  check      Check through the API server that vaultsync is installed and ready (helm test)
   version    Print the version
 
 Keeps Kubernetes Secrets in step with HashiCorp Vault / OpenBao KV v2.
@@ -65,6 +66,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     case 'trigger': {
       const { runTrigger } = await import('./trigger/index.js');
       return runTrigger(rest, { stdout: io.stdout, stderr: io.stderr });
+    }
+    case 'check': {
+      const { runCheck } = await import('./check/index.js');
+      return runCheck(rest, { stdout: io.stdout, stderr: io.stderr });
     }
     case 'kms': {
       const { runKms } = await import('./kms/index.js');

@@ -1,9 +1,11 @@
 /**
- * Every file `npm run gen` writes: the CRD, the API reference, the configuration and the metrics list.
+ * Every file `npm run gen` writes: the CRD (in crds/ and as the chart's template), the API reference,
+ * the configuration and the metrics list.
  * Only scripts/gen.ts, scripts/chart.ts and tests import this folder; the controller never does
  * (src/imports.test.ts fails if it did), so no generator is loaded at run time and config.ts
  * can use the API module without a cycle.
  */
+import { CHART_CRD_PATH, renderChartCrdTemplate } from './chart-crd.js';
 import { configurationDoc } from './configuration.js';
 import { renderCrdYaml } from './crd.js';
 import { metricsDoc } from './metrics.js';
@@ -22,6 +24,7 @@ export function generatedFiles(): GeneratedFile[] {
     { path: 'docs/reference/secretsync.md', content: renderReference() },
     { path: 'docs/configuration.md', content: configurationDoc() },
     { path: 'docs/metrics.md', content: metricsDoc() },
+    { path: CHART_CRD_PATH, content: renderChartCrdTemplate() },
   ];
 }
 

@@ -8,8 +8,7 @@
  * server but never runs pods. The controller process stands in for the pod, with the pod's
  * arguments as the chart renders them.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,9 +18,19 @@ import { call, must } from '../env/http.js';
 import { freePort, type Proc } from '../env/process.js';
 import { CONTROLLER_RULES, ISSUER, REPO, TestEnv } from '../env/testenv.js';
 import { camelFlag } from '../../scripts/chart.js';
+import {
+  aggregateClusterRoles,
+  CHART,
+  controllerArgs,
+  objects,
+  setJson,
+  tools,
+  type K8sObject,
+  type Run,
+  type Tools,
+} from './helm.js';
 import { createSecretSync, decode, eventsFor, getSecret, readyOf, secretSync, waitReady } from './helpers.js';
 
-const CHART = join(REPO, 'charts', 'vaultsync');
 const NS = 'vaultsync-chart';
 const RELEASE = 'vaultsync';
 const SA = 'vaultsync'; // the release name contains the chart name, so the full name is the release name
@@ -29,59 +38,15 @@ const CANARY = 'canary-chart-3e9d0b71';
 
 let env: TestEnv;
 let failed = false;
-let helmEnv: NodeJS.ProcessEnv;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], input?: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: { ...helmEnv, ...extraEnv }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
-
-const helm = (...args: string[]) => run(env.bins.helm, args);
-const kubectl = (args: string[], input?: string) =>
-  run(env.bins.kubectl, ['--kubeconfig', env.adminKubeconfig, ...args], input);
-
-/** `--set-json` for each value: exact types, no helm string coercion. */
-const setJson = (values: Record<string, unknown>) =>
-  Object.entries(values).flatMap(([k, v]) => ['--set-json', `${k}=${JSON.stringify(v)}`]);
+let t: Tools;
+const run = (cmd: string, args: string[], input?: string) => t.run(cmd, args, input);
+const helm = (...args: string[]) => t.helm(...args);
+const kubectl = (args: string[], input?: string) => t.kubectl(args, input);
 
 const BASE = { 'config.vaultAddress': 'https://vault.example:8200' };
 
 async function template(values: Record<string, unknown>, extra: string[] = []): Promise<Run> {
   return helm('template', RELEASE, CHART, '--namespace', NS, ...setJson({ ...BASE, ...values }), ...extra);
-}
-
-interface K8sObject {
-  kind: string;
-  metadata: { name: string; namespace?: string };
-  rules?: { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }[];
-  spec?: { template?: { spec: { containers: { args: string[] }[] } } };
-}
-
-function objects(yamlText: string): K8sObject[] {
-  return parseAllDocuments(yamlText)
-    .map((d) => d.toJS() as K8sObject | null)
-    .filter((o): o is K8sObject => o !== null);
-}
-
-function deploymentArgs(objs: K8sObject[]): string[] {
-  const d = objs.find((o) => o.kind === 'Deployment');
-  const args = d?.spec?.template?.spec.containers[0]?.args ?? [];
-  expect(args[0]).toBe('run');
-  return args.slice(1);
 }
 
 function track<T>(fn: () => Promise<T>): () => Promise<T> {
@@ -96,17 +61,10 @@ function track<T>(fn: () => Promise<T>): () => Promise<T> {
 }
 
 beforeAll(async () => {
-  env = await TestEnv.start();
-  const helmHome = join(env.dir, 'helm');
-  mkdirSync(helmHome);
-  helmEnv = {
-    PATH: process.env.PATH ?? '',
-    HOME: helmHome,
-    HELM_CACHE_HOME: join(helmHome, 'cache'),
-    HELM_CONFIG_HOME: join(helmHome, 'config'),
-    HELM_DATA_HOME: join(helmHome, 'data'),
-    KUBECONFIG: env.adminKubeconfig,
-  };
+  // The chart installs the CRD from its template (crds.enabled), as on a fresh cluster.
+  env = await TestEnv.start({ crds: false });
+  t = tools(env);
+
   for (const ns of [NS, 'team-x', 'team-y']) await env.createNamespace(ns);
 });
 
@@ -160,6 +118,27 @@ describe('rendered manifests on the real API server', () => {
     'networkPolicy.egress': [{ to: [{ ipBlock: { cidr: '10.0.0.0/8' } }], ports: [{ port: 8200 }, { port: 6443 }] }],
     podAntiAffinity: 'hard',
     'serviceAccount.annotations': { 'example.com/owner': 'platform' },
+    revisionHistoryLimit: 3,
+    deploymentAnnotations: { 'example.com/team': 'platform' },
+    openshift: true,
+    initContainers: [
+      {
+        name: 'wait',
+        image: 'busybox:1.37',
+        command: ['true'],
+        env: [{ name: 'RELEASE', value: '{{ .Release.Name }}' }],
+      },
+    ],
+    extraObjects: [
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: '{{ include "vaultsync.fullname" . }}-extra' },
+        data: { ns: '{{ .Release.Namespace }}' },
+      },
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-extra-text\n',
+    ],
+    'grafanaDashboard.enabled': true,
   };
 
   it.each([
@@ -253,6 +232,145 @@ describe('rendered manifests on the real API server', () => {
     }
   });
 
+  it('the CRD template is the CRD of crds/, kept on uninstall unless crds.keep=false, absent with crds.enabled=false', async () => {
+    type Crd = K8sObject & {
+      metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
+      spec: unknown;
+    };
+    const crdOf = async (values: Record<string, unknown>) =>
+      objects((await template(values)).stdout).find((o) => o.kind === 'CustomResourceDefinition') as Crd | undefined;
+    const committed = parseAllDocuments(
+      await readFile(join(REPO, 'crds', 'vaultsync.io_secretsyncs.yaml'), 'utf8'),
+    )[0]!.toJS() as Crd;
+    const crd = await crdOf({});
+    expect(crd?.spec).toEqual(committed.spec);
+    expect(crd?.metadata.name).toBe(committed.metadata.name);
+    expect(crd?.metadata.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
+    expect(crd?.metadata.labels?.['app.kubernetes.io/managed-by']).toBe('Helm');
+    expect((await crdOf({ 'crds.keep': false }))?.metadata.annotations).toBeUndefined();
+    expect(await crdOf({ 'crds.enabled': false })).toBeUndefined();
+  });
+
+  it('renders the values the other charts have: revision history, annotations, init containers, extra objects, OpenShift', async () => {
+    interface Deployment {
+      kind: string;
+      metadata: { name: string; annotations?: Record<string, string> };
+      spec: {
+        revisionHistoryLimit: number;
+        template: {
+          spec: {
+            securityContext: Record<string, unknown>;
+            initContainers?: { name: string; env: { value: string }[] }[];
+          };
+        };
+      };
+    }
+    const render = async (values: Record<string, unknown>) => {
+      const t = await template(values);
+      expect(t.code, t.stderr).toBe(0);
+      return objects(t.stdout) as unknown as Deployment[];
+    };
+    const defaults = (await render({})).find((o) => o.kind === 'Deployment')!;
+    expect(defaults.spec.revisionHistoryLimit).toBe(5);
+    expect(defaults.metadata.annotations).toBeUndefined();
+    expect(defaults.spec.template.spec.securityContext).toMatchObject({
+      runAsUser: 65532,
+      fsGroup: 65532,
+      runAsNonRoot: true,
+    });
+    expect(defaults.spec.template.spec.initContainers).toBeUndefined();
+
+    const objs = await render({
+      revisionHistoryLimit: 2,
+      deploymentAnnotations: { 'example.com/team': 'platform' },
+      openshift: true,
+      initContainers: [
+        { name: 'wait', image: 'busybox:1.37', env: [{ name: 'RELEASE', value: '{{ .Release.Name }}' }] },
+      ],
+      extraObjects: [
+        { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: '{{ include "vaultsync.fullname" . }}-extra' } },
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-text-{{ .Release.Namespace }}\n',
+      ],
+    });
+    const d = objs.find((o) => o.kind === 'Deployment')!;
+    expect(d.spec.revisionHistoryLimit).toBe(2);
+    expect(d.metadata.annotations).toEqual({ 'example.com/team': 'platform' });
+    // OpenShift assigns the user, group and fsGroup; the rest of the pod security context stays.
+    expect(d.spec.template.spec.securityContext).toEqual({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(d.spec.template.spec.initContainers?.[0]?.env[0]?.value).toBe(RELEASE);
+    const names = objs.filter((o) => o.kind === 'ConfigMap').map((o) => o.metadata.name);
+    expect(names).toEqual(expect.arrayContaining([`${RELEASE}-extra`, `${RELEASE}-text-${NS}`]));
+  });
+
+  it('aggregates SecretSync rights into edit/admin and view unless rbac.aggregateToDefaultRoles=false', async () => {
+    type Role = K8sObject & { metadata: { labels: Record<string, string> } };
+    const aggregated = async (values: Record<string, unknown>) =>
+      (objects((await template(values)).stdout) as Role[]).filter(
+        (o) => o.kind === 'ClusterRole' && Object.keys(o.metadata.labels).some((l) => l.includes('aggregate-to-')),
+      );
+    const roles = await aggregated({});
+    expect(roles.map((r) => [r.metadata.name, r.rules?.[0]?.resources, r.rules?.[0]?.verbs])).toEqual([
+      [
+        `${RELEASE}-edit`,
+        ['secretsyncs'],
+        ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'],
+      ],
+      [`${RELEASE}-view`, ['secretsyncs'], ['get', 'list', 'watch']],
+    ]);
+    expect(await aggregated({ 'rbac.aggregateToDefaultRoles': false })).toEqual([]);
+  });
+
+  it('renders the PrometheusRule from files/prometheus-rules.yaml, the per-SecretSync alert only with metricsPerSecretsync', async () => {
+    interface Rule {
+      alert: string;
+      labels: Record<string, string>;
+      annotations: Record<string, string>;
+    }
+    const rulesOf = async (values: Record<string, unknown>) => {
+      const t = await template({ 'prometheusRule.enabled': true, ...values });
+      expect(t.code, t.stderr).toBe(0);
+      const pr = objects(t.stdout).find((o) => o.kind === 'PrometheusRule') as unknown as {
+        metadata: { labels: Record<string, string> };
+        spec: { groups: { rules: Rule[] }[] };
+      };
+      return pr;
+    };
+    const pr = await rulesOf({ 'prometheusRule.labels': { release: 'prom' } });
+    expect(pr.metadata.labels.release).toBe('prom');
+    const rules = pr.spec.groups[0]!.rules;
+    expect(rules.map((r) => r.alert)).toContain('VaultSyncStale');
+    expect(rules.map((r) => r.alert)).not.toContain('VaultSyncStaleSecretSync');
+    expect(rules.every((r) => r.labels.severity === 'warning')).toBe(true);
+    // Helm leaves Prometheus's own template syntax alone.
+    expect(rules.find((r) => r.alert === 'VaultSyncFailures')?.annotations.summary).toContain('{{ $labels.outcome }}');
+    const perObject = await rulesOf({
+      'config.metricsPerSecretsync': true,
+      'prometheusRule.alertLabels': { team: 'platform' },
+      'prometheusRule.extraRules': [{ alert: 'Mine', expr: 'vector(1)' }],
+    });
+    const alerts = perObject.spec.groups[0]!.rules;
+    expect(alerts.map((r) => r.alert)).toEqual(expect.arrayContaining(['VaultSyncStaleSecretSync', 'Mine']));
+    // Helm merges a map value with the default: the severity stays unless set to null.
+    expect(alerts.find((r) => r.alert === 'VaultSyncStale')?.labels).toEqual({ severity: 'warning', team: 'platform' });
+    expect(objects((await template({})).stdout).some((o) => o.kind === 'PrometheusRule')).toBe(false);
+  });
+
+  it('renders the Grafana dashboard ConfigMap for the sidecar, with the JSON of files/', async () => {
+    const t = await template({ 'grafanaDashboard.enabled': true, 'grafanaDashboard.namespace': 'monitoring' });
+    expect(t.code, t.stderr).toBe(0);
+    const cm = objects(t.stdout).find((o) => o.metadata.name === `${RELEASE}-dashboard`) as unknown as {
+      metadata: { namespace: string; labels: Record<string, string> };
+      data: Record<string, string>;
+    };
+    expect(cm.metadata.namespace).toBe('monitoring');
+    expect(cm.metadata.labels.grafana_dashboard).toBe('1');
+    const file = await readFile(join(CHART, 'files', 'grafana-dashboard.json'), 'utf8');
+    expect(JSON.parse(cm.data['vaultsync.json']!)).toEqual(JSON.parse(file));
+  });
+
   it('renders a ServiceMonitor (its CRD is not on the test API server, so it is not applied)', async () => {
     const t = await template({ 'serviceMonitor.enabled': true, 'serviceMonitor.labels': { release: 'prom' } });
     expect(t.code, t.stderr).toBe(0);
@@ -299,7 +417,7 @@ describe('rendered manifests on the real API server', () => {
     });
     const t = await template(sample);
     expect(t.code, t.stderr).toBe(0);
-    const args = deploymentArgs(objects(t.stdout));
+    const args = controllerArgs(objects(t.stdout));
     for (const o of runOptions) {
       expect(
         args.some((a) => a.startsWith(`--${o.flag}=`)),
@@ -331,7 +449,7 @@ describe('rendered manifests on the real API server', () => {
 
   it('with default values the arguments parse, with leader election on', async () => {
     const t = await template({});
-    const args = deploymentArgs(objects(t.stdout));
+    const args = controllerArgs(objects(t.stdout));
     const config = parseConfig(args, { env: { POD_NAMESPACE: NS }, readFile: () => '' });
     expect(config.leaderElection).toEqual({
       enabled: true,
@@ -345,8 +463,8 @@ describe('rendered manifests on the real API server', () => {
   });
 
   it('grants exactly CONTROLLER_RULES: the ClusterRole, plus leases in a Role of the controller namespace', async () => {
-    const objs = objects((await template({})).stdout);
-    const cluster = objs.find((o) => o.kind === 'ClusterRole')?.rules ?? [];
+    const objs = objects((await template({}, ['--skip-tests'])).stdout);
+    const cluster = objs.find((o) => o.kind === 'ClusterRole' && o.metadata.name === RELEASE)?.rules ?? [];
     const role = objs.find((o) => o.kind === 'Role' && o.metadata.namespace === NS)?.rules ?? [];
     expect(role.find((r) => r.resourceNames)?.resourceNames).toEqual(['vaultsync-leader']);
     const merged = new Map<string, Set<string>>();
@@ -362,7 +480,7 @@ describe('rendered manifests on the real API server', () => {
   });
 
   it('with config.namespaces, binds the ClusterRole only in those namespaces', async () => {
-    const objs = objects((await template({ 'config.namespaces': ['team-x', 'team-y'] })).stdout);
+    const objs = objects((await template({ 'config.namespaces': ['team-x', 'team-y'] }, ['--skip-tests'])).stdout);
     expect(objs.some((o) => o.kind === 'ClusterRoleBinding')).toBe(false);
     const bindings = objs.filter((o) => o.kind === 'RoleBinding').map((o) => o.metadata.namespace);
     expect(bindings.sort()).toEqual(['team-x', 'team-y', NS]);
@@ -387,9 +505,11 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
       ...setJson({ 'config.vaultAddress': env.vaultAddr, 'config.refreshMin': '1s', 'config.logLevel': 'debug' }),
     );
     if (r.code !== 0) throw new Error(`helm install failed: ${r.stderr}`);
+    // The release created the CRD from its template (crds.enabled); Helm does not wait for it.
+    await env.waitForCrd();
     const manifest = await helm('get', 'manifest', RELEASE, '--namespace', NS);
     // The pod's arguments, minus what only makes sense in the pod (its ports, its projected token).
-    const podArgs = deploymentArgs(objects(manifest.stdout));
+    const podArgs = controllerArgs(objects(manifest.stdout));
     expect(podArgs).toContain('--webhook-listen=0.0.0.0:8443');
     chartArgs = podArgs.filter(
       (a) => !a.startsWith('--listen=') && !a.startsWith('--webhook-listen=') && !a.startsWith('--token-path='),
@@ -414,7 +534,7 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
   });
 
   it(
-    'installs the chart: the release is deployed and its objects exist (the CRD was already there)',
+    'installs the chart: the release is deployed and its objects exist, the CRD from its template',
     track(async () => {
       const status = await helm('status', RELEASE, '--namespace', NS, '-o', 'json');
       expect((JSON.parse(status.stdout) as { info: { status: string } }).info.status).toBe('deployed');
@@ -521,6 +641,154 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
   );
 
   it(
+    'helm test hook: its command, run with the hook ServiceAccount and RBAC, checks the CRD, a ready replica and the Lease',
+    track(async () => {
+      // `helm test` would run this pod; the test API server has no kubelet, so the same command runs
+      // here with a token of the hook's ServiceAccount instead of the in-cluster one.
+      const hooks = objects((await helm('get', 'hooks', RELEASE, '--namespace', NS)).stdout) as (K8sObject & {
+        metadata: { annotations?: Record<string, string> };
+        spec?: { serviceAccountName?: string; containers?: { image: string; args: string[] }[] };
+      })[];
+      expect(hooks.every((h) => h.metadata.annotations?.['helm.sh/hook'] === 'test')).toBe(true);
+      const pod = hooks.find((h) => h.kind === 'Pod');
+      const container = pod?.spec?.containers?.[0];
+      expect(container?.image).toBe('ghcr.io/vaultsync/vaultsync:0.1.0');
+      const args = container?.args ?? [];
+      expect(args).toEqual([
+        'check',
+        '--crd=secretsyncs.vaultsync.io',
+        `--deployment=${NS}/${RELEASE}`,
+        `--lease=${NS}/vaultsync-leader`,
+        '--lease-duration=15s',
+        '--timeout=2m',
+      ]);
+      const rbac = hooks.filter((h) => h.kind !== 'Pod');
+      expect(rbac.map((h) => h.kind).sort()).toEqual(
+        ['ClusterRole', 'ClusterRoleBinding', 'Role', 'Role', 'RoleBinding', 'RoleBinding', 'ServiceAccount'].sort(),
+      );
+      const applied = await kubectl(['apply', '-f', '-'], rbac.map((h) => JSON.stringify(h)).join('\n---\n'));
+      expect(applied.code, applied.stderr).toBe(0);
+      const hookKubeconfig = join(env.dir, 'chart-test-hook.kubeconfig');
+      const token = await env.tokenFor(NS, pod?.spec?.serviceAccountName ?? '', [ISSUER], 600);
+      writeFileSync(hookKubeconfig, env.kubeconfig({ token }), { mode: 0o600 });
+      const checkCmd = (argv: string[]) =>
+        run(process.execPath, [join(REPO, 'bin', 'vaultsync.js'), ...argv, `--kubeconfig=${hookKubeconfig}`]);
+
+      // No kubelet ran a pod, so no replica is ready: the check fails and says which part.
+      const quick = args.map((a) => (a.startsWith('--timeout=') ? '--timeout=1s' : a));
+      const failing = await checkCmd(quick);
+      expect(failing.code, failing.stdout + failing.stderr).toBe(1);
+      expect(failing.stdout).toContain('ok: CRD secretsyncs.vaultsync.io: established');
+      expect(failing.stderr).toContain(`FAIL: Deployment ${NS}/${RELEASE}: 0 of 2 replicas ready`);
+      // The controller process of this suite leads through the Lease.
+      expect(failing.stdout, failing.stderr).toMatch(
+        new RegExp(`ok: Lease ${NS}/vaultsync-leader: held by .*, renewed \\d+s ago`),
+      );
+
+      // Standing in for the kubelet: one replica passed its readiness probe.
+      const status = await kubectl([
+        'patch',
+        'deployment',
+        RELEASE,
+        '-n',
+        NS,
+        '--subresource=status',
+        '--type=merge',
+        '-p',
+        JSON.stringify({ status: { replicas: 2, readyReplicas: 1 } }),
+      ]);
+      expect(status.code, status.stderr).toBe(0);
+      const passing = await checkCmd(args);
+      expect(passing.code, passing.stdout + passing.stderr).toBe(0);
+      expect(passing.stdout).toContain(`ok: Deployment ${NS}/${RELEASE}: 1 of 2 replicas ready`);
+
+      // The hook's rights are exactly these reads: the Secret next door is refused.
+      const secret = await run(env.bins.kubectl, [
+        '--kubeconfig',
+        hookKubeconfig,
+        'get',
+        'secret',
+        'vaultsync-hash-key',
+        '-n',
+        NS,
+      ]);
+      expect(secret.code).not.toBe(0);
+      expect(secret.stderr).toContain('forbidden');
+    }),
+  );
+
+  it(
+    'namespace users: edit creates and deletes SecretSyncs, view reads them but cannot write, neither touches status',
+    track(async () => {
+      const ns = 'team-r';
+      await env.createNamespace(ns);
+      await aggregateClusterRoles(env);
+      for (const [user, role] of [
+        ['alice', 'edit'],
+        ['bob', 'view'],
+      ] as const) {
+        const rb = await kubectl([
+          'create',
+          'rolebinding',
+          `${user}-${role}`,
+          `--clusterrole=${role}`,
+          `--user=${user}`,
+          '-n',
+          ns,
+        ]);
+        expect(rb.code, rb.stderr).toBe(0);
+      }
+      const as = (user: string, args: string[], input?: string) => kubectl([`--as=${user}`, '-n', ns, ...args], input);
+      const manifest = JSON.stringify(
+        secretSync(ns, 'by-alice', {
+          vault: { kv: { path: 'chart/config' } },
+          auth: { kubernetes: { role: 'chart-read', serviceAccountName: 'myapp' } },
+          target: { name: 'by-alice' },
+        }),
+      );
+      const created = await as('alice', ['create', '-f', '-'], manifest);
+      expect(created.code, created.stderr).toBe(0);
+      const read = await as('bob', ['get', 'secretsync', 'by-alice', '-o', 'jsonpath={.spec.target.name}']);
+      expect(read.code, read.stderr).toBe(0);
+      expect(read.stdout).toBe('by-alice');
+      expect((await as('bob', ['get', 'secretsyncs'])).code).toBe(0);
+
+      const patchSpec = [
+        'patch',
+        'secretsync',
+        'by-alice',
+        '--type=merge',
+        '-p',
+        '{"spec":{"refresh":{"interval":"1h"}}}',
+      ];
+      const refused = [
+        await as('bob', ['create', '-f', '-'], manifest.replaceAll('by-alice', 'by-bob')),
+        await as('bob', patchSpec),
+        await as('bob', ['delete', 'secretsync', 'by-alice']),
+        await as('alice', [
+          'patch',
+          'secretsync',
+          'by-alice',
+          '--subresource=status',
+          '--type=merge',
+          '-p',
+          '{"status":{"secretName":"x"}}',
+        ]),
+      ];
+      for (const r of refused) {
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toContain('forbidden');
+      }
+      const patched = await as('alice', patchSpec);
+      expect(patched.code, patched.stderr).toBe(0);
+      // A user with neither role sees nothing.
+      expect((await as('mallory', ['get', 'secretsyncs'])).stderr).toContain('forbidden');
+      const deleted = await as('alice', ['delete', 'secretsync', 'by-alice']);
+      expect(deleted.code, deleted.stderr).toBe(0);
+    }),
+  );
+
+  it(
     'no canary value in the controller log',
     track(async () => {
       const log = await readFile(join(env.logDir, 'chart-controller-0.log'), 'utf8');
@@ -530,13 +798,23 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
   );
 
   it(
-    'helm uninstall keeps the CRD and the synced Secrets',
+    'helm uninstall keeps the CRD (crds.keep), the SecretSyncs and the synced Secrets',
     track(async () => {
       await controller?.stop();
       const r = await helm('uninstall', RELEASE, '--namespace', NS);
       expect(r.code, r.stderr).toBe(0);
-      await must(env.kube, 'GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/secretsyncs.vaultsync.io');
+      const crd = await must<{ metadata: { annotations: Record<string, string> } }>(
+        env.kube,
+        'GET',
+        '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/secretsyncs.vaultsync.io',
+      );
+      expect(crd.body.metadata.annotations['helm.sh/resource-policy']).toBe('keep');
+      await must(env.kube, 'GET', '/apis/vaultsync.io/v1alpha1/namespaces/team-c/secretsyncs/app');
       expect(await getSecret(env, 'team-c', 'app-secret')).toBeDefined();
+      // The aggregated ClusterRoles are release objects: gone with it.
+      expect(
+        (await call(env.kube, 'GET', `/apis/rbac.authorization.k8s.io/v1/clusterroles/${RELEASE}-edit`)).status,
+      ).toBe(404);
     }),
   );
 });
@@ -555,10 +833,11 @@ describe('helm install limited to namespaces (config.namespaces)', () => {
         CHART,
         '--namespace',
         SCOPED_NS,
-        ...setJson({ 'config.vaultAddress': env.vaultAddr, 'config.namespaces': ['team-n'] }),
+        // One release owns the CRD; a second installation of the chart leaves it alone.
+        ...setJson({ 'config.vaultAddress': env.vaultAddr, 'config.namespaces': ['team-n'], 'crds.enabled': false }),
       );
       expect(r.code, r.stderr).toBe(0);
-      const args = deploymentArgs(objects((await helm('get', 'manifest', 'scoped', '-n', SCOPED_NS)).stdout)).filter(
+      const args = controllerArgs(objects((await helm('get', 'manifest', 'scoped', '-n', SCOPED_NS)).stdout)).filter(
         (a) => !a.startsWith('--listen=') && !a.startsWith('--webhook-listen=') && !a.startsWith('--token-path='),
       );
       expect(args).toContain('--namespaces=team-n');

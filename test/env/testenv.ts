@@ -51,6 +51,11 @@ export interface TestEnvOptions {
    * cluster of test/env/vault-cluster.ts behind its proxy). Default true.
    */
   vault?: boolean;
+  /**
+   * `false`: do not create the SecretSync CRD from crds/, e.g. for a Helm release that installs it
+   * from the chart's template (test/e2e/chart.test.ts). Default true.
+   */
+  crds?: boolean;
 }
 
 export class TestEnv {
@@ -94,7 +99,7 @@ export class TestEnv {
       // OpenBao needs nothing from the apiserver until its Kubernetes auth is configured below.
       if (opts.vault !== false) await env.startVault(true);
       await env.startApiserver((await opts.beforeApiserver?.(env)) ?? []);
-      await env.applyCrds();
+      if (opts.crds !== false) await env.applyCrds();
       await env.setupController();
       if (opts.vault !== false) await env.setupVaultKubernetesAuth();
       env.log(`test environment up in ${Date.now() - t0} ms (${env.dir})`);
@@ -268,15 +273,21 @@ export class TestEnv {
     for (const doc of parseAllDocuments(text)) {
       const crd = doc.toJS() as { metadata: { name: string } };
       await must(this.kube, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-      await waitFor(`CRD ${crd.metadata.name} established`, async () => {
-        const r = await call<{ status?: { conditions?: { type: string; status: string }[] } }>(
-          this.kube,
-          'GET',
-          `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`,
-        );
-        return r.body.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-      });
     }
+    await this.waitForCrd();
+  }
+
+  /** Waits until the SecretSync CRD is Established and secretsyncs are served (after whoever created it). */
+  async waitForCrd(): Promise<void> {
+    const name = 'secretsyncs.vaultsync.io';
+    await waitFor(`CRD ${name} established`, async () => {
+      const r = await call<{ status?: { conditions?: { type: string; status: string }[] } }>(
+        this.kube,
+        'GET',
+        `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
+      );
+      return r.body.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+    });
     // The discovery cache of the apiserver needs the new group before clients use it.
     await waitFor(
       'secretsyncs served',
