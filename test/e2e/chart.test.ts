@@ -8,7 +8,7 @@
  * server but never runs pods. The controller process stands in for the pod, with the pod's
  * arguments as the chart renders them.
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -370,6 +370,15 @@ describe('rendered manifests on the real API server', () => {
     const file = await readFile(join(CHART, 'files', 'grafana-dashboard.json'), 'utf8');
     expect(JSON.parse(cm.data['vaultsync.json']!)).toEqual(JSON.parse(file));
   });
+
+  it.each(readdirSync(join(REPO, 'examples', 'helm')).filter((f) => f.endsWith('.yaml')))(
+    'examples/helm/%s passes the values schema and renders',
+    async (file) => {
+      const r = await helm('template', RELEASE, CHART, '--namespace', NS, '-f', join(REPO, 'examples', 'helm', file));
+      expect(r.code, r.stderr).toBe(0);
+      expect(objects(r.stdout).some((o) => o.kind === 'Deployment')).toBe(true);
+    },
+  );
 
   it('renders a ServiceMonitor (its CRD is not on the test API server, so it is not applied)', async () => {
     const t = await template({ 'serviceMonitor.enabled': true, 'serviceMonitor.labels': { release: 'prom' } });
@@ -785,6 +794,26 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
       expect((await as('mallory', ['get', 'secretsyncs'])).stderr).toContain('forbidden');
       const deleted = await as('alice', ['delete', 'secretsync', 'by-alice']);
       expect(deleted.code, deleted.stderr).toBe(0);
+    }),
+  );
+
+  it(
+    'examples/: every file is accepted by the real API server (server-side dry run, CRD rules included)',
+    track(async () => {
+      const dir = join(REPO, 'examples');
+      const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+      expect(files.length).toBeGreaterThan(4);
+      for (const file of files) {
+        const objs = objects(await readFile(join(dir, file), 'utf8'));
+        // A dry run creates nothing, so the namespaces the examples use must exist already.
+        for (const ns of new Set(objs.map((o) => o.metadata.namespace).filter((n) => n !== undefined))) {
+          await env.createNamespace(ns);
+        }
+        const r = await kubectl(['apply', '--server-side', '--dry-run=server', '-f', join(dir, file)]);
+        expect(r.code, `${file}: ${r.stderr}`).toBe(0);
+        for (const o of objs)
+          expect(r.stdout, file).toContain(`${o.metadata.name} serverside-applied (server dry run)`);
+      }
     }),
   );
 
