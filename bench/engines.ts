@@ -62,8 +62,25 @@ const DATA = [
   { secretKey: 'PASSWORD', property: 'password' },
 ];
 
-/** `nodeOptions`: NODE_OPTIONS for the controller, e.g. `--cpu-prof --cpu-prof-dir=…` to profile it. */
+/**
+ * The Node.js flags the image starts the controller with: those between the node binary and
+ * bin/vaultsync.js in the Dockerfile's ENTRYPOINT, so the bench measures what a user runs.
+ */
+export function imageNodeFlags(dockerfile = join(import.meta.dirname, '..', 'Dockerfile')): string[] {
+  const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(dockerfile, 'utf8'));
+  if (!line?.[1]) throw new Error(`${dockerfile}: no ENTRYPOINT ["node", ..., "bin/vaultsync.js"] line`);
+  const argv = JSON.parse(line[1]) as string[];
+  const bin = argv.findIndex((a) => a.endsWith('/bin/vaultsync.js'));
+  if (bin < 1) throw new Error(`${dockerfile}: the ENTRYPOINT does not run bin/vaultsync.js`);
+  return argv.slice(1, bin);
+}
+
+/**
+ * `nodeOptions`: NODE_OPTIONS for the controller, e.g. `--cpu-prof --cpu-prof-dir=…` to profile it;
+ * the image's own Node.js flags (imageNodeFlags) come first.
+ */
 export function vaultsyncEngine(controllerArgs: string[], nodeOptions?: string): Engine {
+  const options = [...imageNodeFlags(), ...(nodeOptions ? [nodeOptions] : [])].join(' ');
   return {
     name: 'vaultsync',
     resource: 'secretsyncs',
@@ -87,7 +104,7 @@ export function vaultsyncEngine(controllerArgs: string[], nodeOptions?: string):
     prepare: () => Promise.resolve(),
     async start(env, extraArgs) {
       const { proc, url } = await env.startController([...controllerArgs, ...extraArgs], 'vaultsync', {
-        ...(nodeOptions ? { env: { NODE_OPTIONS: nodeOptions } } : {}),
+        ...(options ? { env: { NODE_OPTIONS: options } } : {}),
       });
       return { pid: proc.pid, url, running: () => proc.running, logFile: proc.logFile, stop: () => proc.stop(10_000) };
     },

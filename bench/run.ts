@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { parseDuration } from '../src/api/index.js';
 import { findBinaries } from '../test/env/paths.js';
 import { REPO } from '../test/env/testenv.js';
-import { esoEngine, findEsoBinary, findEsoCrds, vaultsyncEngine, type Engine } from './engines.js';
+import { esoEngine, findEsoBinary, findEsoCrds, imageNodeFlags, vaultsyncEngine, type Engine } from './engines.js';
 import { renderTable, verdicts } from './report.js';
 import { runScenario, type Cleanups, type Params, type ScenarioResult } from './scenario.js';
 
@@ -200,6 +200,7 @@ async function main(): Promise<void> {
       writeQps: a.writeQps,
       vaultQps: a.vaultQps,
       controllerArgs,
+      controllerNodeOptions: [...imageNodeFlags(), a.nodeOptions].filter(Boolean).join(' '),
       esoArgs: a.eso ? esoArgs(a) : undefined,
     },
     machine: machine(),

@@ -1,6 +1,7 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import { ApiException, type KubeConfig } from '@kubernetes/client-node';
+import { ListItemSplitter } from './list-stream.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from './request.js';
 
 export interface KubeRequest {
@@ -20,6 +21,11 @@ export interface KubeRequest {
 export interface KubeHttp {
   /** Resolves to the parsed JSON of a 2xx answer; rejects with ApiException (status, body) otherwise. */
   request(req: KubeRequest): Promise<unknown>;
+  /**
+   * A LIST whose items are parsed one at a time as they arrive and handed to `onItem` (the text
+   * of the page is never held whole); resolves to the list without its items (metadata).
+   */
+  list(req: KubeRequest, onItem: (raw: unknown) => void): Promise<Record<string, unknown>>;
 }
 
 /** Bound on one answer: a list page of Secrets at the page size the reflector uses stays far below it. */
@@ -51,6 +57,21 @@ export class KubeJsonClient implements KubeHttp {
   }
 
   async request(req: KubeRequest): Promise<unknown> {
+    const { status, body, responseHeaders } = await this.send(req, undefined);
+    if (status < 200 || status > 299) throw apiException(status, body, responseHeaders);
+    return body.length === 0 ? undefined : (JSON.parse(body.toString('utf8')) as unknown);
+  }
+
+  async list(req: KubeRequest, onItem: (raw: unknown) => void): Promise<Record<string, unknown>> {
+    const splitter = new ListItemSplitter(onItem);
+    const { status, body, responseHeaders } = await this.send(req, (chunk) => {
+      splitter.write(chunk);
+    });
+    if (status < 200 || status > 299) throw apiException(status, body, responseHeaders);
+    return splitter.end();
+  }
+
+  private async send(req: KubeRequest, stream: ((chunk: Buffer) => void) | undefined): Promise<Answer> {
     const opts: https.RequestOptions = { headers: {} };
     await this.kc.applyToHTTPSOptions(opts);
     const proxied = this.kc.getCurrentCluster()?.proxyUrl !== undefined;
@@ -69,19 +90,15 @@ export class KubeJsonClient implements KubeHttp {
     const requestOptions: https.RequestOptions = { method: req.method, headers, agent };
     if (opts.auth !== undefined) requestOptions.auth = opts.auth;
     if (opts.servername !== undefined) requestOptions.servername = opts.servername;
-    const { status, body, responseHeaders } = await exchange(
+    return exchange(
       send,
       url,
       requestOptions,
       payload,
       req.signal,
       req.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      stream,
     );
-    if (status < 200 || status > 299) {
-      const text = body.subarray(0, MAX_ERROR_BODY).toString('utf8');
-      throw new ApiException(status, `HTTP ${status}`, text, flatHeaders(responseHeaders));
-    }
-    return body.length === 0 ? undefined : (JSON.parse(body.toString('utf8')) as unknown);
   }
 
   /** Closes idle keep-alive connections (shutdown). */
@@ -142,6 +159,7 @@ function exchange(
   payload: string | undefined,
   signal: AbortSignal | undefined,
   timeoutMs: number,
+  stream: ((chunk: Buffer) => void) | undefined,
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
@@ -160,7 +178,17 @@ function exchange(
     const r = send(url, options, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
+      // A 2xx answer of a streamed list goes to `stream` chunk by chunk; anything else is collected.
+      const streaming = stream !== undefined && (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) <= 299;
       res.on('data', (c: Buffer) => {
+        if (streaming) {
+          try {
+            stream(c);
+          } catch (err: unknown) {
+            r.destroy(err instanceof Error ? err : new Error('bad list answer'));
+          }
+          return;
+        }
         size += c.length;
         if (size > MAX_RESPONSE_BYTES) {
           r.destroy(new Error(`${options.method} ${url.pathname}: answer larger than ${MAX_RESPONSE_BYTES} bytes`));
@@ -190,6 +218,11 @@ function exchange(
     });
     r.end(payload);
   });
+}
+
+function apiException(status: number, body: Buffer, headers: IncomingHttpHeaders): ApiException<string> {
+  const text = body.subarray(0, MAX_ERROR_BODY).toString('utf8');
+  return new ApiException(status, `HTTP ${status}`, text, flatHeaders(headers));
 }
 
 function abortError(signal: AbortSignal): Error {

@@ -14,6 +14,11 @@ export interface ListPage {
 }
 
 export interface ListRequest {
+  /**
+   * When given, the source hands each item of the page here as it is parsed (and returns no items),
+   * so the reflector transforms it before the next one is read.
+   */
+  onItem?: (raw: unknown) => void;
   namespace: string | undefined;
   labelSelector: string | undefined;
   limit: number;
@@ -163,12 +168,20 @@ export class Reflector<T extends KubeObject> {
     const items: T[] = [];
     let continueToken: string | undefined;
     let resourceVersion = '';
+    const onItem = (raw: unknown) => {
+      const obj = transform(raw);
+      if (obj !== undefined) items.push(obj);
+    };
     do {
-      const page = await source.list({ namespace, labelSelector, limit: timing.pageSize, continueToken, signal });
-      for (const raw of page.items) {
-        const obj = transform(raw);
-        if (obj !== undefined) items.push(obj);
-      }
+      const page = await source.list({
+        namespace,
+        labelSelector,
+        limit: timing.pageSize,
+        continueToken,
+        signal,
+        onItem,
+      });
+      for (const raw of page.items) onItem(raw);
       resourceVersion = page.resourceVersion;
       continueToken = page.continueToken === '' ? undefined : page.continueToken;
     } while (continueToken !== undefined);

@@ -20,28 +20,22 @@ import { LIST_TIMEOUT_MS, rawListPage } from './secretsyncs.js';
 
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
-/**
- * Secrets are listed in smaller pages than other objects: each may hold up to 1 MiB of data, and a
- * page is parsed whole before its items are digested and dropped.
- */
-export const SECRET_PAGE_SIZE = 100;
-
 export function secretSource(api: KubeHttp): ResourceSource {
   return {
     resource: 'secrets',
     async list(req) {
-      const body = await api.request({
-        method: 'GET',
+      const request = {
         path: secretsPath(req.namespace),
         query: {
           labelSelector: req.labelSelector,
-          limit: Math.min(req.limit, SECRET_PAGE_SIZE),
+          limit: req.limit,
           continue: req.continueToken,
         },
         signal: req.signal,
         timeoutMs: LIST_TIMEOUT_MS,
-      });
-      return rawListPage(body);
+      } as const;
+      if (req.onItem === undefined) return rawListPage(await api.request({ method: 'GET', ...request }));
+      return rawListPage(await api.list({ method: 'GET', ...request }, req.onItem));
     },
     watchPath: secretsPath,
   };

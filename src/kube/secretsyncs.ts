@@ -18,14 +18,14 @@ export function secretSyncSource(api: KubeHttp): ResourceSource {
   return {
     resource: `${PLURAL}.${GROUP}`,
     async list(req) {
-      const body = await api.request({
-        method: 'GET',
+      const request = {
         path: path(req.namespace),
         query: { labelSelector: req.labelSelector, limit: req.limit, continue: req.continueToken },
         signal: req.signal,
         timeoutMs: LIST_TIMEOUT_MS,
-      });
-      return rawListPage(body);
+      } as const;
+      if (req.onItem === undefined) return rawListPage(await api.request({ method: 'GET', ...request }));
+      return rawListPage(await api.list({ method: 'GET', ...request }, req.onItem));
     },
     watchPath: path,
   };
