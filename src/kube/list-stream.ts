@@ -25,7 +25,7 @@ export class ListItemSplitter {
   write(chunk: Buffer): void {
     let from = 0; // the first byte of this chunk not yet kept (in rest or item) or dropped
     for (let i = 0; i < chunk.length; i++) {
-      const c = chunk[i]!;
+      const c = chunk[i] ?? 0;
       if (this.inString) {
         if (this.escaped) this.escaped = false;
         else if (c === BACKSLASH) this.escaped = true;
