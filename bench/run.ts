@@ -38,6 +38,7 @@ const USAGE = `usage: npm run bench -- [options]
                         or "--max-old-space-size=96"
   --profile DIR         CPU and sampled heap profiles of the controller into DIR, heap snapshots at the
                         end of the initial sync and of the last cycle (timings and RSS then not comparable)
+  --no-raw              skip the bare-client phase (faster on a busy machine; no initial-sync ratio)
   --keep                keep the environments' directories (logs)`;
 
 function parse(): {
@@ -72,6 +73,7 @@ function parse(): {
       keep: { type: 'boolean', default: false },
       'node-options': { type: 'string' },
       profile: { type: 'string' },
+      'no-raw': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -103,6 +105,7 @@ function parse(): {
     settleCapMs: 120_000,
     keep: values.keep,
     profileDir: values.profile === undefined ? undefined : resolve(values.profile),
+    skipRaw: values['no-raw'],
   };
   if (p.intervalMs < 1000) throw new Error('--interval must be at least 1s');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');

@@ -50,6 +50,8 @@ export interface Params extends Layout {
   keep: boolean;
   /** Set with --profile: send the controller SIGUSR2 (a heap snapshot) at the end of the initial sync and of the last cycle. */
   profileDir?: string | undefined;
+  /** --no-raw: no bare-client phase (and so no initial-sync ratio). */
+  skipRaw?: boolean;
 }
 
 export interface Phase {
@@ -140,11 +142,13 @@ export async function runScenario(
     await writeKvPaths(vault, p.k, 16);
     await engine.prepare(env, kube, namespacesOf(p));
 
-    log(`[${engine.name}] raw writes: ${p.n} × (Secret POST + status PATCH) at concurrency ${p.concurrency}`);
-    result.raw = await measureRawCreates(env, kube, engine, p, p.concurrency);
-    log(
-      `  ${result.raw.perSecond.toFixed(0)} objects/s (${result.raw.seconds.toFixed(1)} s; deletecollection ${result.raw.deleteSeconds.toFixed(1)} s)`,
-    );
+    if (!p.skipRaw) {
+      log(`[${engine.name}] raw writes: ${p.n} × (Secret POST + status PATCH) at concurrency ${p.concurrency}`);
+      result.raw = await measureRawCreates(env, kube, engine, p, p.concurrency);
+      log(
+        `  ${result.raw.perSecond.toFixed(0)} objects/s (${result.raw.seconds.toFixed(1)} s; deletecollection ${result.raw.deleteSeconds.toFixed(1)} s)`,
+      );
+    }
 
     log(`[${engine.name}] creating ${p.n} sync objects before the engine starts`);
     result.objectCreate = await createObjects(kube, engine, (i) => specOf(p, i), p.n, Math.max(32, p.concurrency));
@@ -174,7 +178,7 @@ export async function runScenario(
     result.initial = {
       ...initial,
       perSecond: initial.secrets / initial.seconds,
-      ratioToRaw: initial.done ? p.n / initial.seconds / result.raw.perSecond : undefined,
+      ratioToRaw: initial.done && result.raw ? p.n / initial.seconds / result.raw.perSecond : undefined,
     };
     log(
       `  ${initial.done ? 'all synced' : 'NOT all synced'} after ${initial.seconds.toFixed(1)} s: ${initial.ready} Ready, ${initial.secrets} Secrets`,
