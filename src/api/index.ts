@@ -1,3 +1,9 @@
 export * from './schema.js';
 export { parseDuration } from './duration.js';
-export { parseSecretSync, specRuleErrors, validateSecretSync, type ValidationResult } from './validate.js';
+export {
+  parseSecretSync,
+  sourceErrors,
+  specRuleErrors,
+  validateSecretSync,
+  type ValidationResult,
+} from './validate.js';

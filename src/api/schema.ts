@@ -12,6 +12,9 @@ export const KIND = 'SecretSync';
 export const PLURAL = 'secretsyncs';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
+/** Sources per SecretSync (spec.sources). */
+export const MAX_SOURCES = 16;
+
 /** Hard floor of `spec.refresh.interval` enforced by the CRD; operators may raise it with a flag. */
 export const MIN_REFRESH_INTERVAL = '1s';
 
@@ -122,9 +125,14 @@ export const VaultSchema = Type.Object(
         ],
       }),
     ),
-    kv: VaultKvSchema,
+    kv: Type.Optional(
+      Type.Object(VaultKvSchema.properties, {
+        description:
+          'The single-source shorthand: which KV v2 secret to read, picked with spec.data. Exactly one of spec.vault.kv and spec.sources.',
+      }),
+    ),
   },
-  { description: 'Where the secret lives in Vault.' },
+  { description: 'Which Vault to talk to, and (shorthand) which KV v2 secret to read.', default: {} },
 );
 
 export const KubernetesAuthSchema = Type.Object(
@@ -161,15 +169,143 @@ export const AuthSchema = Type.Object(
   { description: 'How the controller logs into Vault for this SecretSync.' },
 );
 
+export const DECODING_STRATEGIES = ['None', 'Base64', 'Base64URL'] as const;
+
+const decodingStrategy = (what: string) =>
+  Type.Optional(
+    Type.Union(
+      DECODING_STRATEGIES.map((d) => Type.Literal(d)),
+      {
+        description: `How ${what} stored in Vault: None (as is), Base64 (standard alphabet, padding optional) or Base64URL (URL-safe alphabet); a decoded value is written as its bytes. Default: None.`,
+      },
+    ),
+  );
+
+const secretKeyString = (description: string) =>
+  Type.String({ description, minLength: 1, maxLength: 253, pattern: SECRET_KEY_PATTERN });
+
+/** Where a value sits in a Vault secret: a top-level key, or a path into nested JSON (docs/rendering.md). */
+const propertyString = (description: string) => Type.String({ description, minLength: 1, maxLength: 1024 });
+
 export const DataItemSchema = Type.Object({
-  secretKey: Type.String({
-    description: 'Key in the Secret.',
-    minLength: 1,
-    maxLength: 253,
-    pattern: SECRET_KEY_PATTERN,
-  }),
-  property: Type.String({ description: 'Key in the Vault secret.', minLength: 1, maxLength: 1024 }),
+  secretKey: secretKeyString('Key in the Secret.'),
+  property: propertyString(
+    'Key in the Vault secret, or a path into a nested JSON value: a.b, list.0 (array index), a\\.b for a key containing a dot. A top-level key spelled exactly like this wins over a path.',
+  ),
+  decodingStrategy: decodingStrategy('the value is'),
 });
+
+/** A pick list: secretKeys unique by list-map key (a CEL rule comparing every pair is quadratic: at
+ *  256 long keys it hit the API server's per-call cost limit). */
+const dataList = (description: string) =>
+  Type.Array(DataItemSchema, {
+    description,
+    minItems: 1,
+    maxItems: 256,
+    'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['secretKey'],
+  });
+
+export const RewriteSchema = Type.Object({
+  regex: Type.String({
+    description:
+      'RE2 regular expression (Go syntax, linear-time matching) applied to each key name; every match is replaced.',
+    minLength: 1,
+    maxLength: 256,
+  }),
+  replacement: Type.String({
+    description: 'Replacement, Go syntax: $1 or ${1} for a group, ${name} for a named group, $$ for a dollar sign.',
+    maxLength: 253,
+  }),
+});
+
+export const AllKeysSchema = Type.Object(
+  {
+    property: Type.Optional(
+      propertyString('Take the keys of this nested object (a path as in data[].property) instead of the top level.'),
+    ),
+    prefix: Type.Optional(
+      Type.String({ description: 'Prepended to every key name, after the rewrites.', maxLength: 253 }),
+    ),
+    rewrite: Type.Optional(
+      Type.Array(RewriteSchema, {
+        description: 'Rewrites of key names, applied in order.',
+        minItems: 1,
+        maxItems: 8,
+      }),
+    ),
+    decodingStrategy: decodingStrategy('every value is'),
+  },
+  {
+    description:
+      'Every key of the secret (or of a nested object), reshaped. Keys collide: within one source it is an error (InvalidSecretKey); across sources the later source wins.',
+  },
+);
+
+export const SOURCE_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
+
+/** The kinds of source item, each optional; a source item holds exactly one of them (CEL below, and
+ *  specRuleErrors). The Source of each kind (sources/) reads it; reconcile never branches on the kind. */
+const sourceKinds = {
+  kv: Type.Optional(Type.Object(VaultKvSchema.properties, { description: 'Read a KV v2 secret.' })),
+};
+export const SOURCE_KINDS = Object.keys(sourceKinds) as (keyof typeof sourceKinds)[];
+
+export const SourceItemSchema = Type.Object(
+  {
+    name: Type.Optional(
+      Type.String({
+        description:
+          "Unique name of this source in the list; templates read this source's values as sources.<name>.<key>.",
+        minLength: 1,
+        maxLength: 63,
+        pattern: SOURCE_NAME_PATTERN,
+      }),
+    ),
+    ...sourceKinds,
+    data: Type.Optional(dataList('Keys to pick and rename from this source.')),
+    allKeys: Type.Optional(AllKeysSchema),
+  },
+  {
+    description:
+      'One source of values. Neither data nor allKeys: every top-level key, as with the shorthand. Both: the picks and all keys.',
+    'x-kubernetes-validations': [
+      cel(
+        `[${SOURCE_KINDS.map((k) => `has(self.${k})`).join(', ')}].exists_one(x, x)`,
+        `a source must have exactly one of ${SOURCE_KINDS.join(', ')}`,
+      ),
+    ],
+  },
+);
+
+export const MERGE_POLICIES = ['Replace', 'Merge'] as const;
+/** Template keys per SecretSync and the size of one template: big enough for config files. */
+export const MAX_TEMPLATES = 64;
+export const MAX_TEMPLATE_LENGTH = 65_536;
+
+export const TemplateSchema = Type.Object(
+  {
+    data: Type.Record(
+      Type.String(),
+      Type.String({ maxLength: MAX_TEMPLATE_LENGTH, description: 'A Liquid template (docs/rendering.md).' }),
+      {
+        description:
+          'Secret keys built by templates from the values read (Liquid syntax, sandboxed). Keys must be valid Secret keys (checked by the controller: the API server cannot bound a CEL rule on map keys).',
+        minProperties: 1,
+        maxProperties: MAX_TEMPLATES,
+      },
+    ),
+    mergePolicy: Type.Union(
+      MERGE_POLICIES.map((m) => Type.Literal(m)),
+      {
+        description:
+          'Replace: the Secret holds only the template keys. Merge: the keys read plus the template keys (a template key wins).',
+        default: 'Replace',
+      },
+    ),
+  },
+  { description: 'Build Secret keys with templates.' },
+);
 
 export const TargetSchema = Type.Object(
   {
@@ -225,21 +361,35 @@ export const SecretSyncSpecSchema = Type.Object(
   {
     vault: VaultSchema,
     auth: AuthSchema,
-    data: Type.Optional(
-      Type.Array(DataItemSchema, {
-        description: 'Keys to pick and rename. Absent: every key of the Vault secret.',
+    data: Type.Optional(dataList('Keys to pick and rename from spec.vault.kv. Absent: every key of the Vault secret.')),
+    sources: Type.Optional(
+      Type.Array(SourceItemSchema, {
+        description:
+          'Several sources merged into one Secret (docs/rendering.md says how). Exactly one of spec.vault.kv and spec.sources.',
         minItems: 1,
-        maxItems: 256,
-        // Unique secretKeys, enforced by the API server as a list-map key. (A CEL rule comparing every
-        // pair was estimated at 7M cost units; with 256 long keys it hit the 1M per-call limit at admission.)
-        'x-kubernetes-list-type': 'map',
-        'x-kubernetes-list-map-keys': ['secretKey'],
+        maxItems: MAX_SOURCES,
+        'x-kubernetes-validations': [
+          cel(
+            'self.all(a, !has(a.name) || self.exists_one(b, has(b.name) && b.name == a.name))',
+            'source names must be unique',
+          ),
+        ],
       }),
     ),
+    template: Type.Optional(TemplateSchema),
     target: TargetSchema,
     refresh: RefreshSchema,
   },
-  { description: 'What to read from Vault and which Secret to write.' },
+  {
+    description: 'What to read from Vault and which Secret to write.',
+    'x-kubernetes-validations': [
+      cel('has(self.vault.kv) != has(self.sources)', 'exactly one of spec.vault.kv and spec.sources must be set'),
+      cel(
+        '!has(self.data) || has(self.vault.kv)',
+        'spec.data picks from spec.vault.kv; with spec.sources, put data in each source',
+      ),
+    ],
+  },
 );
 
 export const ConditionSchema = Type.Object({
@@ -258,6 +408,12 @@ export const SecretSyncStatusSchema = Type.Object({
   observedGeneration: Type.Optional(Type.Integer()),
   secretName: Type.Optional(Type.String()),
   vaultVersion: Type.Optional(Type.Integer()),
+  sourceVersions: Type.Optional(
+    Type.Array(Type.Integer(), {
+      description: 'With several sources: the version of each, in the order of spec.sources.',
+      maxItems: MAX_SOURCES,
+    }),
+  ),
   lastSyncTime: Type.Optional(Type.String({ format: 'date-time' })),
 });
 
@@ -265,6 +421,10 @@ export type SecretSyncSpec = Static<typeof SecretSyncSpecSchema>;
 export type SecretSyncStatus = Static<typeof SecretSyncStatusSchema>;
 export type Condition = Static<typeof ConditionSchema>;
 export type DataItem = Static<typeof DataItemSchema>;
+export type AllKeys = Static<typeof AllKeysSchema>;
+export type SourceItem = Static<typeof SourceItemSchema>;
+export type TemplateSpec = Static<typeof TemplateSchema>;
+export type DecodingStrategy = (typeof DECODING_STRATEGIES)[number];
 
 /** Object metadata fields the controller relies on (a subset of ObjectMeta). */
 export interface ObjectMeta {

@@ -45,7 +45,7 @@ describe('validateSecretSync', () => {
 
   it('keeps values that are set instead of defaulting them', () => {
     const obj = good();
-    obj.spec.vault.kv.mount = 'kv';
+    obj.spec.vault.kv!.mount = 'kv';
     obj.spec.target = { name: 'out', type: 'kubernetes.io/tls', immutable: true, deletionPolicy: 'Retain' };
     obj.spec.refresh = { interval: '1h30m' };
     obj.spec.data = [{ secretKey: 'DB_PASS', property: 'db' }];
@@ -68,7 +68,7 @@ describe('validateSecretSync', () => {
     ['not an object', (o) => (o.spec = CANARY), ['spec: must be an object']],
     ['missing spec', (o) => delete o.spec, ['spec: is required']],
     ['missing role', (o) => delete o.spec.auth.kubernetes.role, ['spec.auth.kubernetes.role: is required']],
-    ['missing kv', (o) => delete o.spec.vault.kv, ['spec.vault.kv: is required']],
+    ['missing kv', (o) => delete o.spec.vault.kv, ['spec: exactly one of spec.vault.kv and spec.sources must be set']],
     ['wrong apiVersion', (o) => (o.apiVersion = 'v1'), ['apiVersion: must be "vaultsync.io/v1alpha1"']],
     ['missing uid', (o) => delete o.metadata.uid, ['metadata.uid: is required']],
     [
@@ -86,16 +86,16 @@ describe('validateSecretSync', () => {
       (o) => (o.spec.target = { deletionPolicy: CANARY }),
       ['spec.target.deletionPolicy: must be one of "Delete", "Retain"'],
     ],
-    ['kv version 0', (o) => (o.spec.vault.kv.version = 0), ['spec.vault.kv.version: must be at least 1']],
-    ['kv version 1.5', (o) => (o.spec.vault.kv.version = 1.5), ['spec.vault.kv.version: must be an integer']],
+    ['kv version 0', (o) => (o.spec.vault.kv!.version = 0), ['spec.vault.kv.version: must be at least 1']],
+    ['kv version 1.5', (o) => (o.spec.vault.kv!.version = 1.5), ['spec.vault.kv.version: must be an integer']],
     [
       'empty path',
-      (o) => (o.spec.vault.kv.path = ''),
+      (o) => (o.spec.vault.kv!.path = ''),
       ['spec.vault.kv.path: must not be empty', 'spec.vault.kv.path: must match ^[^/](.*[^/])?$'],
     ],
     [
       'path too long',
-      (o) => (o.spec.vault.kv.path = CANARY.repeat(100)),
+      (o) => (o.spec.vault.kv!.path = CANARY.repeat(100)),
       ['spec.vault.kv.path: must be at most 1024 characters long'],
     ],
     ['empty data', (o) => (o.spec.data = []), ['spec.data: must have at least 1 item(s)']],
@@ -131,7 +131,7 @@ describe('validateSecretSync', () => {
     // CEL-equivalent rules, checked once the schema passes.
     [
       'dot-dot path',
-      (o) => (o.spec.vault.kv.path = `a/../${CANARY}`),
+      (o) => (o.spec.vault.kv!.path = `a/../${CANARY}`),
       ['spec.vault.kv.path: must not contain empty, . or .. segments'],
     ],
     [
@@ -163,7 +163,7 @@ describe('validateSecretSync', () => {
     const obj = good();
     delete obj.spec.auth;
     obj.spec.target = { name: 'UPPER' };
-    obj.spec.vault.kv.mount = '/secret';
+    obj.spec.vault.kv!.mount = '/secret';
     expect(errorsOf(obj)).toHaveLength(3);
   });
 });
@@ -175,7 +175,7 @@ describe('parseSecretSync', () => {
 
   it('throws a terminal InvalidSpec SyncError listing the problems', () => {
     const obj = good();
-    obj.spec.vault.kv.path = 'a//b';
+    obj.spec.vault.kv!.path = 'a//b';
     const err = captureError(() => parseSecretSync(obj));
     expect(err).toBeInstanceOf(SyncError);
     expect(err).toMatchObject({ reason: 'InvalidSpec', terminal: true });
@@ -247,7 +247,7 @@ describe('specRuleErrors (the CRD CEL rules in code)', () => {
     const ok = spec((s) => {
       s.vault.address = 'https://vault.example:8200';
       s.vault.caBundle = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
-      s.vault.kv.path = 'team/.hidden/app';
+      s.vault.kv!.path = 'team/.hidden/app';
       s.refresh.interval = MIN_REFRESH_INTERVAL;
       s.data = [
         { secretKey: 'A', property: 'a' },
@@ -265,7 +265,7 @@ describe('specRuleErrors (the CRD CEL rules in code)', () => {
     ['a/..', false],
     ['a/.b/c..', true],
   ])('kv.path %s ok=%s', (path, ok) => {
-    expect(specRuleErrors(spec((s) => (s.vault.kv.path = path))).length === 0).toBe(ok);
+    expect(specRuleErrors(spec((s) => (s.vault.kv!.path = path))).length === 0).toBe(ok);
   });
 
   it.each(['ftp://vault', 'vault.example:8200', 'https://', 'https://a b'])('rejects address %s', (address) => {
@@ -317,6 +317,109 @@ describe('specRuleErrors (the CRD CEL rules in code)', () => {
     ]);
     expect(specRuleErrors(spec((s) => (s.refresh.interval = '99999999999999h')))).toEqual([
       'spec.refresh.interval: must be a Go duration within range, such as 30s, 15m or 1h',
+    ]);
+  });
+});
+
+describe('spec.sources', () => {
+  const withSources = (sources: unknown[], edit: (spec: Record<string, any>) => void = () => undefined) => {
+    const obj = good();
+    delete obj.spec.vault.kv;
+    obj.spec.sources = sources;
+    edit(obj.spec);
+    return obj;
+  };
+
+  it('accepts several kv sources and defaults their mounts', () => {
+    const result = validateSecretSync(
+      withSources([
+        { kv: { path: 'a' } },
+        { name: 'db', kv: { path: 'b' }, data: [{ secretKey: 'K', property: 'x.y' }] },
+      ]),
+    );
+    expect(result.ok).toBe(true);
+    if (result.ok) expect(result.value.spec.sources?.map((s) => s.kv?.mount)).toEqual(['secret', 'secret']);
+  });
+
+  it('accepts spec.vault without kv, and no spec.vault at all', () => {
+    const obj = withSources([{ kv: { path: 'a' } }]);
+    delete obj.spec.vault;
+    expect(validateSecretSync(obj).ok).toBe(true);
+  });
+
+  it.each<[string, unknown[], (spec: Record<string, any>) => void, string[]]>([
+    [
+      'both kv and sources',
+      [{ kv: { path: 'a' } }],
+      (s) => (s.vault.kv = { path: 'b' }),
+      ['spec: exactly one of spec.vault.kv and spec.sources must be set'],
+    ],
+    [
+      'spec.data with sources',
+      [{ kv: { path: 'a' } }],
+      (s) => (s.data = [{ secretKey: 'a', property: 'b' }]),
+      ['spec: spec.data picks from spec.vault.kv; with spec.sources, put data in each source'],
+    ],
+    [
+      'an item of no kind',
+      [{ data: [{ secretKey: 'a', property: 'b' }] }],
+      () => undefined,
+      ['spec.sources[0]: a source must have exactly one of kv'],
+    ],
+    [
+      'duplicate names',
+      [
+        { name: 'a', kv: { path: 'x' } },
+        { name: 'a', kv: { path: 'y' } },
+      ],
+      () => undefined,
+      ['spec.sources[1].name: source names must be unique; spec.sources[0] has the same name'],
+    ],
+    [
+      'one secretKey picked by two sources',
+      [
+        { kv: { path: 'x' }, data: [{ secretKey: 'K', property: 'a' }] },
+        { kv: { path: 'y' }, data: [{ secretKey: 'K', property: 'b' }] },
+      ],
+      () => undefined,
+      [
+        'spec.sources[1].data: secretKey "K" is also picked by spec.sources[0]; a Secret key may come from one pick only',
+      ],
+    ],
+    [
+      'a bad path in an item',
+      [{ kv: { path: 'a/../b' } }],
+      () => undefined,
+      ['spec.sources[0].kv.path: must not contain empty, . or .. segments'],
+    ],
+    [
+      'a bad template key',
+      [{ kv: { path: 'a' } }],
+      (s) => (s.template = { data: { 'bad key': 'x' } }),
+      [
+        'spec.template.data: template keys must be valid Secret keys: letters, digits, -, _ and ., at most 253 characters',
+      ],
+    ],
+    [
+      'a bad decodingStrategy',
+      [{ kv: { path: 'a' }, data: [{ secretKey: 'k', property: 'p', decodingStrategy: 'Hex' }] }],
+      () => undefined,
+      ['spec.sources[0].data[0].decodingStrategy: must be one of "None", "Base64", "Base64URL"'],
+    ],
+    [
+      'a bad source name',
+      [{ name: 'my-db', kv: { path: 'a' } }],
+      () => undefined,
+      ['spec.sources[0].name: must match ^[A-Za-z_][A-Za-z0-9_]*$'],
+    ],
+  ])('rejects %s', (_name, sources, edit, want) => {
+    expect(errorsOf(withSources(sources, edit))).toEqual(want);
+  });
+
+  it('rejects an empty and an over-long list', () => {
+    expect(errorsOf(withSources([]))).toEqual(['spec.sources: must have at least 1 item(s)']);
+    expect(errorsOf(withSources(Array.from({ length: 17 }, (_, i) => ({ kv: { path: `p${i}` } }))))).toEqual([
+      'spec.sources: must have at most 16 items',
     ]);
   });
 });

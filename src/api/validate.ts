@@ -9,8 +9,11 @@ import {
   MIN_REFRESH_INTERVAL,
   RESERVED_KEY_PATTERN,
   SAFE_SECRET_TYPES,
+  SECRET_KEY_PATTERN,
+  SOURCE_KINDS,
   SecretSyncSpecSchema,
   SecretSyncStatusSchema,
+  type DataItem,
   type SecretSync,
   type SecretSyncSpec,
 } from './schema.js';
@@ -80,10 +83,8 @@ export function parseSecretSync(obj: unknown): SecretSync {
  */
 export function specRuleErrors(spec: SecretSyncSpec): string[] {
   const errors: string[] = [];
-  const segments = spec.vault.kv.path.split('/');
-  if (segments.some((s) => s === '' || s === '.' || s === '..')) {
-    errors.push('spec.vault.kv.path: must not contain empty, . or .. segments');
-  }
+  if (spec.vault.kv !== undefined) errors.push(...kvPathErrors(spec.vault.kv.path, 'spec.vault.kv.path'));
+  errors.push(...sourceErrors(spec));
   const address = spec.vault.address;
   if (address !== undefined && !isHttpUrl(address)) {
     errors.push('spec.vault.address: must be an http:// or https:// URL');
@@ -93,14 +94,75 @@ export function specRuleErrors(spec: SecretSyncSpec): string[] {
   }
   if (spec.refresh.interval !== undefined) errors.push(...intervalErrors(spec.refresh.interval));
   errors.push(...targetErrors(spec.target));
+  errors.push(...uniqueSecretKeys(spec.data, 'spec.data'));
+  return errors;
+}
+
+function kvPathErrors(path: string, field: string): string[] {
+  const segments = path.split('/');
+  return segments.some((s) => s === '' || s === '.' || s === '..')
+    ? [`${field}: must not contain empty, . or .. segments`]
+    : [];
+}
+
+function uniqueSecretKeys(data: readonly DataItem[] | undefined, field: string): string[] {
+  const errors: string[] = [];
   const firstIndex = new Map<string, number>();
-  spec.data?.forEach((item, i) => {
+  data?.forEach((item, i) => {
     const first = firstIndex.get(item.secretKey);
     if (first === undefined) firstIndex.set(item.secretKey, i);
-    else errors.push(`spec.data[${i}].secretKey: must be unique; spec.data[${first}] has the same secretKey`);
+    else errors.push(`${field}[${i}].secretKey: must be unique; ${field}[${first}] has the same secretKey`);
   });
   return errors;
 }
+
+/**
+ * Exactly one of spec.vault.kv and spec.sources; each item of exactly one kind; unique names; and
+ * no secretKey picked by two items. The last is checked here only (before any Vault read): a CEL
+ * rule comparing every pick of every pair of items would cost far beyond the API server's budget.
+ * reconcile checks these again (the informer keeps an object that failed validation as it is).
+ */
+export function sourceErrors(spec: SecretSyncSpec): string[] {
+  const errors: string[] = [];
+  if ((spec.vault.kv === undefined) === (spec.sources === undefined)) {
+    errors.push('spec: exactly one of spec.vault.kv and spec.sources must be set');
+  }
+  if (spec.data !== undefined && spec.vault.kv === undefined) {
+    errors.push('spec: spec.data picks from spec.vault.kv; with spec.sources, put data in each source');
+  }
+  const names = new Map<string, number>();
+  const pickedBy = new Map<string, number>();
+  spec.sources?.forEach((item, i) => {
+    const field = `spec.sources[${i}]`;
+    const kinds = SOURCE_KINDS.filter((k) => item[k] !== undefined);
+    if (kinds.length !== 1) errors.push(`${field}: a source must have exactly one of ${SOURCE_KINDS.join(', ')}`);
+    if (item.kv !== undefined) errors.push(...kvPathErrors(item.kv.path, `${field}.kv.path`));
+    if (item.name !== undefined) {
+      const first = names.get(item.name);
+      if (first === undefined) names.set(item.name, i);
+      else errors.push(`${field}.name: source names must be unique; spec.sources[${first}] has the same name`);
+    }
+    errors.push(...uniqueSecretKeys(item.data, `${field}.data`));
+    for (const secretKey of new Set(item.data?.map((d) => d.secretKey))) {
+      const first = pickedBy.get(secretKey);
+      if (first === undefined) pickedBy.set(secretKey, i);
+      else
+        errors.push(
+          `${field}.data: secretKey ${JSON.stringify(secretKey)} is also picked by spec.sources[${first}]; a Secret key may come from one pick only`,
+        );
+    }
+  });
+  const templateKeys = Object.keys(spec.template?.data ?? {}).filter((k) => secretKeyProblem(k) !== undefined);
+  if (templateKeys.length > 0) {
+    errors.push(
+      'spec.template.data: template keys must be valid Secret keys: letters, digits, -, _ and ., at most 253 characters',
+    );
+  }
+  return errors;
+}
+
+const SECRET_KEY = new RegExp(SECRET_KEY_PATTERN);
+const secretKeyProblem = (k: string) => (k.length <= 253 && SECRET_KEY.test(k) ? undefined : 'invalid');
 
 const RESERVED_KEY = new RegExp(RESERVED_KEY_PATTERN);
 const KUBERNETES_TYPE = /^([^/]*\.)?(kubernetes\.io|k8s\.io)\//;

@@ -127,7 +127,7 @@ function randomSpec(rng: Rng): (s: SecretSync) => void {
     if (chance(rng, 0.1)) s.spec.target.labels = { [MANAGED_BY_LABEL]: 'someone-else', team: 'a' };
     if (chance(rng, 0.1)) s.spec.target.annotations = { [OWNER_ANNOTATION]: `${NS}/forged` };
     if (chance(rng, 0.1)) s.spec.refresh.interval = pick(rng, ['30s', '1h', 'soon', '0s', '1e9h']);
-    if (chance(rng, 0.05)) s.spec.vault.kv.version = pick(rng, [1, 2, 0, -1, 1.5]);
+    if (chance(rng, 0.05)) s.spec.vault.kv!.version = pick(rng, [1, 2, 0, -1, 1.5]);
   };
 }
 

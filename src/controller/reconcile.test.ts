@@ -540,7 +540,7 @@ describe('reconcile: identity', () => {
         s.spec.vault.address = 'https://other:8200';
         s.spec.vault.namespace = 'ns1';
         s.spec.vault.caBundle = '-----BEGIN CERTIFICATE-----x';
-        s.spec.vault.kv.version = 3;
+        s.spec.vault.kv!.version = 3;
         s.spec.auth.kubernetes = { role: 'r', serviceAccountName: 'team-b', mount: 'k8s-2', audiences: ['aud'] };
       },
       undefined,
@@ -703,7 +703,7 @@ describe('reconcile: requeue', () => {
       s.spec.data = undefined;
     });
     const other = setup((s) => {
-      s.spec.vault.kv.path = 'myapp/other';
+      s.spec.vault.kv!.path = 'myapp/other';
     });
     const [ra, rb] = [await run(a), await run(b)];
     expect(ra.requeueAfterMs).toBeGreaterThan(0);

@@ -1,10 +1,10 @@
-import { SAFE_SECRET_TYPES, type SecretSync } from '../api/index.js';
+import { SAFE_SECRET_TYPES, sourceErrors, type SecretSync } from '../api/index.js';
 import type { Config } from '../config.js';
 import type { Clock, Key, Logger } from '../core/types.js';
 import { SyncError, isSyncError, type Reason } from '../errors.js';
-import { checkSecretSize, desiredSecret, renderData, targetName } from '../render/index.js';
+import { checkSecretSize, desiredSecret, describeVersions, renderSources, targetName } from '../render/index.js';
 import { Priority, readMaxAgeMs, refreshDelayMs, type ReconcileResult, type Request } from '../scheduler/index.js';
-import { selectSource, type Source } from '../sources/index.js';
+import { selectSources, type Source } from '../sources/index.js';
 import { readGroupKey } from '../vault/index.js';
 import { applySecret, type WriteResult } from './apply.js';
 import { describeError } from './classify.js';
@@ -67,7 +67,8 @@ export function reconcileSettings(config: Config, hashKey: Buffer): ReconcileSet
 
 interface Synced {
   secretName: string;
-  vaultVersion: number;
+  /** The version of each source item, in order. */
+  versions: number[];
   write: WriteResult;
   requeueAfterMs: number;
 }
@@ -130,29 +131,50 @@ async function syncOnce(
   checkSecretType(sync.spec.target.type, settings.allowedSecretTypes ?? []);
   const intervalMs = refreshIntervalMs(sync, settings.refresh);
   const identity = identityFor(sync, settings);
-  const { source, target } = selectSource(deps.sources, sync);
-  const { mount, path } = target;
-  const read = await guard('VaultUnavailable', `reading Vault secret ${mount}/${path}`, log, () =>
-    source.read(
-      {
-        sync,
-        identity,
-        target,
-        fresh: request.fresh,
-        maxAgeMs: readMaxAgeMs(intervalMs, settings.readCacheTtlMs),
-        priority: VAULT_PRIORITY[request.priority],
-      },
-      signal,
+  const selected = await guard('InvalidSpec', 'checking the sources of the spec', log, () => {
+    // Before any Vault read: one secretKey picked by two sources, say, is a spec error (no CEL rule
+    // can afford to check it at admission).
+    const problems = sourceErrors(sync.spec);
+    if (problems.length > 0)
+      throw new SyncError('InvalidSpec', `invalid SecretSync: ${problems.slice(0, 5).join('; ')}`);
+    return Promise.resolve(selectSources(deps.sources, sync));
+  });
+  const maxAgeMs = readMaxAgeMs(intervalMs, settings.readCacheTtlMs);
+  // Items are read side by side; the coalescing reader shares what several SecretSyncs read alike.
+  const reads = await Promise.all(
+    selected.map(({ item, index, field, source, target }) =>
+      guard('VaultUnavailable', `reading ${field} (${target.mount}/${target.path})`, log, () =>
+        source.read(
+          {
+            sync,
+            item,
+            index,
+            identity,
+            target,
+            fresh: request.fresh,
+            maxAgeMs,
+            priority: VAULT_PRIORITY[request.priority],
+          },
+          signal,
+        ),
+      ),
     ),
   );
   // One key for the shared read and the refresh phase: readers of a group come at the same instants.
-  const periodic = refreshDelayMs(deps.clock.now(), intervalMs, readGroupKey(identity, target));
-  const requeueAfterMs = Math.min(periodic, read.refreshWithinMs ?? Infinity);
+  // With several sources the first one sets the phase.
+  const phase = selected[0]?.target ?? { mount: '', path: '' };
+  const periodic = refreshDelayMs(deps.clock.now(), intervalMs, readGroupKey(identity, phase));
+  const requeueAfterMs = Math.min(periodic, ...reads.map((r) => r.refreshWithinMs ?? Infinity));
+  const versions = reads.map((r) => r.version);
 
-  const where = `${mount}/${path} version ${read.version}`;
-  const { desired, nonEnvVarKeys } = await guard('BadVaultData', `rendering Vault secret ${where}`, log, () => {
-    const rendered = renderData(sync.spec.data, read.data, where);
-    const secret = desiredSecret(sync, rendered.data, read.version, settings.hashKey);
+  const { desired, nonEnvVarKeys } = await guard('BadVaultData', 'rendering the Secret', log, () => {
+    const rendered = renderSources(
+      reads.map((read, i) => {
+        const { item, field, target } = selected[i] ?? { item: {}, field: '', target: { mount: '', path: '' } };
+        return { item, field, data: read.data, where: `${target.mount}/${target.path} version ${read.version}` };
+      }),
+    );
+    const secret = desiredSecret(sync, rendered.data, versions, settings.hashKey);
     checkSecretSize(secret);
     return Promise.resolve({ desired: secret, nonEnvVarKeys: rendered.nonEnvVarKeys });
   });
@@ -167,8 +189,8 @@ async function syncOnce(
   );
 
   if (write !== 'unchanged') {
-    log.info({ secret: name, vaultVersion: read.version, write }, 'Secret written');
-    deps.events.record(sync, 'Normal', 'Synced', `${WRITTEN[write]} Secret ${name} from Vault version ${read.version}`);
+    log.info({ secret: name, vaultVersions: versions, write }, 'Secret written');
+    deps.events.record(sync, 'Normal', 'Synced', `${WRITTEN[write]} Secret ${name} from ${describeVersions(versions)}`);
     // Once per change of the Secret, not on every refresh.
     if (nonEnvVarKeys.length > 0) {
       deps.events.record(
@@ -179,9 +201,9 @@ async function syncOnce(
       );
     }
   } else {
-    log.debug({ secret: name, vaultVersion: read.version }, 'Secret matches Vault');
+    log.debug({ secret: name, vaultVersions: versions }, 'Secret matches Vault');
   }
-  return { secretName: name, vaultVersion: read.version, write, requeueAfterMs };
+  return { secretName: name, versions, write, requeueAfterMs };
 }
 
 /** A type outside the safe built-ins only if the operator listed it: a tenant must not be able to have

@@ -111,7 +111,7 @@ describe('SecretSyncController watches', () => {
         secretSync((s) => {
           s.metadata.name = `s-${i}`;
           s.metadata.uid = `u-${i}`;
-          s.spec.vault.kv.path = `p${i % 3}`;
+          s.spec.vault.kv!.path = `p${i % 3}`;
         }),
       );
     }

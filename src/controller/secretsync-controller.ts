@@ -8,7 +8,7 @@ import type { SecretSync } from '../api/index.js';
 import { splitKey, type Clock, type Key, type Logger } from '../core/types.js';
 import { Priority, Runner, type RunnerHealth, type WorkQueue } from '../scheduler/index.js';
 import { PathIndex, type HealthReport, type RefreshTarget } from '../server/index.js';
-import { selectSource } from '../sources/index.js';
+import { selectSources } from '../sources/index.js';
 import { classifyError } from './classify.js';
 import { readGroupKey } from '../vault/index.js';
 import { identityFor } from './identity.js';
@@ -90,8 +90,11 @@ export class SecretSyncController {
     const rand = this.#deps.rand ?? Math.random;
     const index = (key: Key, obj: SecretSync): void => {
       try {
-        const { target } = selectSource(sources, obj);
-        this.paths.upsert(key, target.mount, target.path);
+        // Every item's location: a push to any of them refreshes this SecretSync.
+        this.paths.set(
+          key,
+          selectSources(sources, obj).map(({ target }) => target),
+        );
       } catch {
         this.paths.remove(key); // no known source: reconcile reports InvalidSpec; nothing to push
       }
@@ -148,8 +151,9 @@ export class SecretSyncController {
   /** The read group of a SecretSync, or '' when its spec cannot say (reconcile reports why). */
   #readGroupOf(sync: SecretSync): string {
     try {
-      const { target } = selectSource(this.#deps.sources, sync);
-      return readGroupKey(identityFor(sync, this.#deps.settings), target);
+      // The first item sets the refresh phase (reconcile.ts), so it is the group to follow.
+      const [first] = selectSources(this.#deps.sources, sync);
+      return first === undefined ? '' : readGroupKey(identityFor(sync, this.#deps.settings), first.target);
     } catch {
       return '';
     }

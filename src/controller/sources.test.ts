@@ -3,7 +3,7 @@
  * not branch on it. A fake "lease" source stands in for the dynamic sources to come.
  */
 import { describe, expect, it } from 'vitest';
-import type { SecretSync } from '../api/index.js';
+import type { SourceItem } from '../api/index.js';
 import { Priority } from '../scheduler/index.js';
 import type { Source, SourceRequest } from '../sources/index.js';
 import { reconcile } from './reconcile.js';
@@ -15,8 +15,8 @@ function leaseSource(log: string[]): Source & { requests: SourceRequest[] } {
   return {
     kind: 'lease',
     requests,
-    target: (sync: SecretSync) =>
-      sync.spec.vault.kv.path.startsWith('lease/') ? { mount: 'database', path: sync.spec.vault.kv.path } : undefined,
+    target: (item: SourceItem) =>
+      item.kv?.path.startsWith('lease/') ? { mount: 'database', path: item.kv.path } : undefined,
     read: (req) => {
       requests.push(req);
       log.push('read');
@@ -39,7 +39,7 @@ describe('reconcile with a second kind of source', () => {
     const deps = { ...h.deps, sources: [lease, ...h.deps.sources] };
     h.syncs.set(
       secretSync((s) => {
-        s.spec.vault.kv.path = 'lease/app';
+        s.spec.vault.kv!.path = 'lease/app';
       }),
     );
     const result = await reconcile(request, deps, new AbortController().signal);
@@ -56,7 +56,7 @@ describe('reconcile with a second kind of source', () => {
     const deps = { ...h.deps, sources: [leaseSource(log), ...h.deps.sources] };
     h.syncs.set(
       secretSync((s) => {
-        s.spec.vault.kv.path = 'lease/app';
+        s.spec.vault.kv!.path = 'lease/app';
       }),
     );
     await reconcile(request, deps, new AbortController().signal);

@@ -1,5 +1,6 @@
 import type { Condition, SecretSync, SecretSyncStatus } from '../api/index.js';
 import type { SyncError } from '../errors.js';
+import { describeVersions } from '../render/index.js';
 
 export const READY = 'Ready';
 const MAX_MESSAGE = 32_768;
@@ -15,17 +16,18 @@ export const kubeTime = (ms: number): string => new Date(ms).toISOString().repla
  */
 export function successStatus(
   sync: SecretSync,
-  result: { secretName: string; vaultVersion: number; wrote: boolean },
+  result: { secretName: string; versions: readonly number[]; wrote: boolean },
   now: number,
 ): SecretSyncStatus {
-  const prev = sync.status ?? {};
-  const message = `Secret ${result.secretName} matches Vault version ${result.vaultVersion}`;
+  const { sourceVersions: _dropped, ...prev } = sync.status ?? {};
+  const message = `Secret ${result.secretName} matches ${describeVersions(result.versions)}`;
   return {
     ...prev,
     conditions: withReady(sync, 'True', 'Synced', message, now),
     observedGeneration: sync.metadata.generation,
     secretName: result.secretName,
-    vaultVersion: result.vaultVersion,
+    vaultVersion: result.versions[0] ?? 0,
+    ...(result.versions.length > 1 ? { sourceVersions: [...result.versions] } : {}),
     lastSyncTime: result.wrote || prev.lastSyncTime === undefined ? kubeTime(now) : prev.lastSyncTime,
   };
 }

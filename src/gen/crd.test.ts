@@ -171,9 +171,13 @@ describe('CRD', () => {
   it('keeps the CEL rules, each on a bounded string', () => {
     const withRules = nodes(openApi()).filter(([, s]) => s['x-kubernetes-validations'] !== undefined);
     expect(withRules.map(([p]) => p)).toEqual([
+      'spec',
       'spec.vault.address',
       'spec.vault.caBundle',
       'spec.vault.kv.path',
+      'spec.sources',
+      'spec.sources[]',
+      'spec.sources[].kv.path',
       'spec.target.type',
       'spec.target.labels',
       'spec.target.annotations',

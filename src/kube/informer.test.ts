@@ -82,7 +82,7 @@ describe('Informer', () => {
 
     expect(inf.hasSynced()).toBe(true);
     expect(calls.add.sort()).toEqual(['ns1/a', 'ns1/b']);
-    expect(inf.get('ns1/a')?.spec.vault.kv.path).toBe('a');
+    expect(inf.get('ns1/a')?.spec.vault.kv?.path).toBe('a');
     // managedFields are dropped from the cache: memory, and nothing reads them.
     expect(inf.get('ns1/a')?.metadata).not.toHaveProperty('managedFields');
     expect(server.received('GET', ALL)[0]?.query.get('limit')).toBe('500');

@@ -35,7 +35,7 @@ describe('toSecretSync', () => {
       ...base,
       spec: { vault: { kv: { path: 'app' } }, auth: { kubernetes: { role: 'r' } } },
     });
-    expect(s?.spec.vault.kv.mount).toBe('secret');
+    expect(s?.spec.vault.kv?.mount).toBe('secret');
     expect(s?.spec.target).toEqual({ type: 'Opaque', immutable: false, deletionPolicy: 'Delete' });
     expect(s?.metadata).not.toHaveProperty('managedFields');
     expect(s?.metadata).toEqual({ namespace: 'ns', name: 'a', uid: 'u', resourceVersion: '1' });

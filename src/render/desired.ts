@@ -36,7 +36,8 @@ export function ownerReferenceOf(sync: SecretSync): OwnerReference {
 export function desiredSecret(
   sync: SecretSync,
   data: Record<string, string>,
-  vaultVersion: number,
+  /** The version of each source item, in order. */
+  versions: readonly number[],
   hashKey: Buffer,
 ): SecretObject {
   const { target } = sync.spec;
@@ -47,7 +48,7 @@ export function desiredSecret(
     [OWNER_ANNOTATION]: keyOf(sync),
     [OWNER_UID_ANNOTATION]: sync.metadata.uid,
     [DELETION_POLICY_ANNOTATION]: target.deletionPolicy,
-    [VAULT_VERSION_ANNOTATION]: String(vaultVersion),
+    [VAULT_VERSION_ANNOTATION]: versions.join(','),
   };
   const hmac = contentHmac(hashKey, { type: target.type, immutable: target.immutable, data, labels, annotations });
   return {

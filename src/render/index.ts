@@ -1,5 +1,9 @@
 export {
   renderData,
+  renderSources,
+  describeVersions,
+  secretData,
+  type ReadItem,
   renderValue,
   secretKeyProblem,
   isEnvVarName,

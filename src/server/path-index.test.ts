@@ -51,3 +51,21 @@ describe('PathIndex', () => {
     expect(index().syncsReadingPath('secret', 'nothing')).toEqual([]);
   });
 });
+
+describe('PathIndex with several locations per SecretSync', () => {
+  it('finds a SecretSync by any of its locations and forgets all of them on remove', () => {
+    const i = new PathIndex();
+    i.set('team-a/multi', [
+      { mount: 'secret', path: 'common' },
+      { mount: 'kv/team-a', path: 'db' },
+      { mount: 'secret', path: 'common' },
+    ]);
+    i.upsert('team-b/app', 'secret', 'common');
+    expect(i.lookup('secret/common').sort()).toEqual(['team-a/multi', 'team-b/app']);
+    expect(i.lookup('kv/team-a/data/db')).toEqual(['team-a/multi']);
+    i.set('team-a/multi', [{ mount: 'secret', path: 'common' }]);
+    expect(i.lookup('kv/team-a/db')).toEqual([]);
+    i.remove('team-a/multi');
+    expect(i.lookup('secret/common')).toEqual(['team-b/app']);
+  });
+});

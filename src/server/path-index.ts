@@ -9,7 +9,7 @@ export interface PathLookup {
   lookup(fullPath: string): Key[];
 }
 
-interface Location {
+export interface Location {
   mount: string;
   path: string;
 }
@@ -18,36 +18,52 @@ const trimSlashes = (s: string) => s.replace(/^\/+|\/+$/g, '');
 const locationId = (mount: string, path: string) => `${mount}\u0000${path}`;
 
 export class PathIndex implements PathLookup {
-  readonly #byKey = new Map<Key, Location>();
+  readonly #byKey = new Map<Key, Location[]>();
   readonly #byLocation = new Map<string, Set<Key>>();
-  /** Known mounts → how many SecretSyncs use them. */
+  /** Known mounts → how many (SecretSync, location) pairs use them. */
   readonly #mounts = new Map<string, number>();
 
   /** Records that `key` reads `path` under KV mount `mount` (replacing what it read before). */
   upsert(key: Key, mount: string, path: string): void {
-    const loc = { mount: trimSlashes(mount), path: trimSlashes(path) };
+    this.set(key, [{ mount, path }]);
+  }
+
+  /** Records every location `key` reads (one per source item), replacing what it read before. */
+  set(key: Key, locations: readonly Location[]): void {
+    const unique = new Map<string, Location>();
+    for (const l of locations) {
+      const loc = { mount: trimSlashes(l.mount), path: trimSlashes(l.path) };
+      unique.set(locationId(loc.mount, loc.path), loc);
+    }
+    const next = [...unique.values()];
+    const ids = (locs: readonly Location[]) => locs.map((l) => locationId(l.mount, l.path)).join('\u0001');
     const old = this.#byKey.get(key);
-    if (old && old.mount === loc.mount && old.path === loc.path) return;
+    if (old !== undefined && ids(old) === ids(next)) return;
     this.remove(key);
-    this.#byKey.set(key, loc);
-    const id = locationId(loc.mount, loc.path);
-    let keys = this.#byLocation.get(id);
-    if (!keys) this.#byLocation.set(id, (keys = new Set()));
-    keys.add(key);
-    this.#mounts.set(loc.mount, (this.#mounts.get(loc.mount) ?? 0) + 1);
+    if (next.length === 0) return;
+    this.#byKey.set(key, next);
+    for (const loc of next) {
+      const id = locationId(loc.mount, loc.path);
+      let keys = this.#byLocation.get(id);
+      if (!keys) this.#byLocation.set(id, (keys = new Set()));
+      keys.add(key);
+      this.#mounts.set(loc.mount, (this.#mounts.get(loc.mount) ?? 0) + 1);
+    }
   }
 
   remove(key: Key): void {
     const old = this.#byKey.get(key);
     if (!old) return;
     this.#byKey.delete(key);
-    const id = locationId(old.mount, old.path);
-    const keys = this.#byLocation.get(id);
-    keys?.delete(key);
-    if (keys?.size === 0) this.#byLocation.delete(id);
-    const n = (this.#mounts.get(old.mount) ?? 1) - 1;
-    if (n > 0) this.#mounts.set(old.mount, n);
-    else this.#mounts.delete(old.mount);
+    for (const loc of old) {
+      const id = locationId(loc.mount, loc.path);
+      const keys = this.#byLocation.get(id);
+      keys?.delete(key);
+      if (keys?.size === 0) this.#byLocation.delete(id);
+      const n = (this.#mounts.get(loc.mount) ?? 1) - 1;
+      if (n > 0) this.#mounts.set(loc.mount, n);
+      else this.#mounts.delete(loc.mount);
+    }
   }
 
   syncsReadingPath(mount: string, path: string): Key[] {

@@ -1,4 +1,4 @@
-import type { SecretSync } from '../api/index.js';
+import type { SourceItem } from '../api/index.js';
 import type { VaultReader } from '../vault/types.js';
 import type { Source, SourceRequest, SourceResult, SourceTarget } from './types.js';
 
@@ -6,8 +6,9 @@ import type { Source, SourceRequest, SourceResult, SourceTarget } from './types.
 export function kvSource(vault: VaultReader): Source {
   return {
     kind: 'kv',
-    target(sync: SecretSync): SourceTarget | undefined {
-      const kv = sync.spec.vault.kv;
+    target(item: SourceItem): SourceTarget | undefined {
+      const kv = item.kv;
+      if (kv === undefined) return undefined;
       return { mount: kv.mount, path: kv.path, ...(kv.version === undefined ? {} : { version: kv.version }) };
     },
     async read(req: SourceRequest, signal: AbortSignal): Promise<SourceResult> {

@@ -1,8 +1,8 @@
-import type { SecretSync } from '../api/index.js';
+import type { SecretSync, SourceItem } from '../api/index.js';
 import type { Key } from '../core/types.js';
 import type { VaultIdentity } from '../vault/types.js';
 
-/** What a source reads, whoever reads it: for messages, the webhook's path index and the read group. */
+/** What a source item reads, whoever reads it: for messages, the webhook's path index and the read group. */
 export interface SourceTarget {
   mount: string;
   path: string;
@@ -11,8 +11,11 @@ export interface SourceTarget {
 }
 
 export interface SourceRequest {
-  /** The SecretSync being synced (its spec says what to read). */
+  /** The SecretSync being synced. */
   sync: SecretSync;
+  /** The source item being read (spec.sources[index], or the spec.vault.kv shorthand as item 0). */
+  item: SourceItem;
+  index: number;
   /** Who reads: the SecretSync's Vault identity. */
   identity: VaultIdentity;
   target: SourceTarget;
@@ -25,7 +28,8 @@ export interface SourceRequest {
 }
 
 export interface SourceResult {
-  /** Values by name, before the spec's picks and renames; rendering is the same for every source. */
+  /** Values by name, raw: picks, nested properties, decoding and templates are render/'s job, the
+   *  same for every kind of source. */
   data: Record<string, unknown>;
   /** The version reported in status and on the Secret. */
   version: number;
@@ -35,14 +39,15 @@ export interface SourceResult {
 }
 
 /**
- * One kind of secret source (STYLE.md §8). Adding a kind is one new file implementing this, listed
- * in main.ts; reconcile never branches on the kind.
+ * One kind of secret source (STYLE.md §8). Adding a kind is one member of the source item
+ * (api/schema.ts) and one new file implementing this, listed in main.ts; reconcile never branches
+ * on the kind.
  */
 export interface Source {
-  /** The field of `spec.vault` that selects this source, e.g. `kv`. */
+  /** The member of a source item that selects this source, e.g. `kv`. */
   readonly kind: string;
-  /** What `sync` reads through this source, or undefined if its spec does not select it. */
-  target(sync: SecretSync): SourceTarget | undefined;
+  /** What `item` of `sync` reads through this source, or undefined if the item is not of this kind. */
+  target(item: SourceItem, sync: SecretSync): SourceTarget | undefined;
   /** Reads with the request's identity. Throws SyncError (Vault* or BadVaultData reasons). */
   read(req: SourceRequest, signal: AbortSignal): Promise<SourceResult>;
   /** Gives back what the source holds for a SecretSync that is gone (revokes leases). */
