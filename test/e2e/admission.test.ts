@@ -81,7 +81,66 @@ interface Rejected {
 
 const rejected: Rejected[] = [
   { name: 'no spec', edit: () => undefined, message: ['spec: Required value'] },
-  { name: 'no spec.vault', edit: ({ vault: _v, ...s }) => s, message: ['spec.vault: Required value'] },
+  {
+    name: 'no spec.vault',
+    edit: ({ vault: _v, data: _d, ...s }) => s,
+    message: ['exactly one of spec.vault.kv and spec.sources must be set'],
+  },
+  {
+    name: 'both spec.vault.kv and spec.sources',
+    edit: ({ data: _d, ...s }) => ({ ...s, sources: [{ kv: { path: 'adm/a' } }] }),
+    message: ['exactly one of spec.vault.kv and spec.sources must be set'],
+  },
+  {
+    name: 'spec.data with spec.sources',
+    edit: ({ vault: _v, ...s }) => ({ ...s, sources: [{ kv: { path: 'adm/a' } }] }),
+    message: ['spec.data picks from spec.vault.kv; with spec.sources, put data in each source'],
+  },
+  {
+    name: 'a source of no kind',
+    edit: ({ vault: _v, data: _d, ...s }) => ({ ...s, sources: [{ data: [{ secretKey: 'K', property: 'k' }] }] }),
+    message: ['spec.sources[0]', 'a source must have exactly one of kv'],
+  },
+  {
+    name: 'two sources of one name',
+    edit: ({ vault: _v, data: _d, ...s }) => ({
+      ...s,
+      sources: [
+        { name: 'db', kv: { path: 'adm/a' } },
+        { name: 'db', kv: { path: 'adm/b' } },
+      ],
+    }),
+    message: ['spec.sources', 'source names must be unique'],
+  },
+  {
+    name: '17 sources',
+    edit: ({ vault: _v, data: _d, ...s }) => ({
+      ...s,
+      sources: Array.from({ length: 17 }, (_, i) => ({ kv: { path: `adm/${i}` } })),
+    }),
+    message: ['spec.sources', 'must have at most 16 items'],
+  },
+  {
+    name: 'a source secretKey twice',
+    edit: ({ vault: _v, data: _d, ...s }) => ({
+      ...s,
+      sources: [
+        {
+          kv: { path: 'adm/a' },
+          data: [
+            { secretKey: 'K', property: 'a' },
+            { secretKey: 'K', property: 'b' },
+          ],
+        },
+      ],
+    }),
+    message: ['spec.sources[0].data[1]', 'Duplicate value'],
+  },
+  {
+    name: 'an unknown decodingStrategy',
+    edit: (s) => ({ ...s, data: [{ secretKey: 'K', property: 'k', decodingStrategy: 'Hex' }] }),
+    message: ['spec.data[0].decodingStrategy', 'Unsupported value'],
+  },
   { name: 'no spec.auth', edit: ({ auth: _a, ...s }) => s, message: ['spec.auth: Required value'] },
   { name: 'no kv.path', edit: (s) => ({ ...s, vault: { kv: {} } }), message: ['spec.vault.kv.path: Required value'] },
   {
@@ -288,6 +347,27 @@ describe('admission: the CRD schema and CEL refuse what they can express', () =>
     'admits the valid spec the cases start from (server-side dry run)',
     track(async () => {
       const r = await call(env.kube, 'POST', `${path()}?dryRun=All`, secretSync(NS, 'valid', validSpec()));
+      expect(r.status, r.text).toBe(201);
+    }),
+  );
+
+  it(
+    'admits the largest spec.sources (16 named sources, 256 picks each, templates) within the CEL cost budget',
+    track(async () => {
+      const { vault: _v, data: _d, ...rest } = validSpec();
+      const sources = Array.from({ length: 16 }, (_, i) => ({
+        name: `source_${i}_${'n'.repeat(50)}`,
+        kv: { mount: 'secret', path: `adm/${i}` },
+        data: Array.from({ length: 256 }, (_, j) => ({ secretKey: `S${i}_K${j}`, property: `p.${j}` })),
+        allKeys: { prefix: 'P_', rewrite: Array.from({ length: 8 }, () => ({ regex: 'a', replacement: 'b' })) },
+      }));
+      const template = { data: Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`T${i}`, '{{ S0_K0 }}'])) };
+      const r = await call(
+        env.kube,
+        'POST',
+        `${path()}?dryRun=All`,
+        secretSync(NS, 'largest', { ...rest, sources, template }),
+      );
       expect(r.status, r.text).toBe(201);
     }),
   );
