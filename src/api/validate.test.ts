@@ -324,9 +324,10 @@ describe('specRuleErrors (the CRD CEL rules in code)', () => {
 describe('spec.sources', () => {
   const withSources = (sources: unknown[], edit: (spec: Record<string, any>) => void = () => undefined) => {
     const obj = good();
-    delete obj.spec.vault.kv;
-    obj.spec.sources = sources;
-    edit(obj.spec);
+    const spec = obj.spec as Record<string, any>;
+    delete spec.vault.kv;
+    spec.sources = sources;
+    edit(spec);
     return obj;
   };
 
