@@ -143,6 +143,7 @@ describe('leader election options', () => {
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
+      shutdownDrainMs: 3_000,
     });
   });
 
@@ -157,6 +158,7 @@ describe('leader election options', () => {
       leaseDurationMs: 30_000,
       renewDeadlineMs: 20_000,
       retryPeriodMs: 500,
+      shutdownDrainMs: 3_000,
     });
   });
 
@@ -182,13 +184,19 @@ describe('webhook options', () => {
       globalRateLimitPerMinute: 600,
       trustedProxies: [],
       coalesceWindowMs: 1000,
+      peerAddress: undefined,
+      handoverWaitMs: 5000,
     });
   });
 
   it('takes flags and environment', () => {
     const c = parseConfig(
       [...base, '--webhook-key-file=/keys/webhook', '--webhook-listen', ':9443', '--webhook-coalesce-window=250ms'],
-      io({ VAULTSYNC_WEBHOOK_NAMESPACE_KEYS_DIR: '/keys/ns', VAULTSYNC_WEBHOOK_RATE_LIMIT: '10' }),
+      io({
+        VAULTSYNC_WEBHOOK_NAMESPACE_KEYS_DIR: '/keys/ns',
+        VAULTSYNC_WEBHOOK_RATE_LIMIT: '10',
+        VAULTSYNC_WEBHOOK_HANDOVER_WAIT: '3s',
+      }),
     );
     expect(c.webhook).toEqual({
       keyFile: '/keys/webhook',
@@ -198,7 +206,21 @@ describe('webhook options', () => {
       globalRateLimitPerMinute: 100,
       trustedProxies: [],
       coalesceWindowMs: 250,
+      peerAddress: undefined,
+      handoverWaitMs: 3000,
     });
+  });
+
+  it('publishes $POD_IP with the webhook port for standbys to forward to, unless given', () => {
+    const own = ['--webhook-listen=0.0.0.0:8443'];
+    expect(parseConfig([...base, ...own], io({ POD_IP: '10.1.2.3' })).webhook.peerAddress).toBe('10.1.2.3:8443');
+    expect(parseConfig(base, io({ POD_IP: 'fd00::7' })).webhook.peerAddress).toBe('[fd00::7]:8080');
+    expect(
+      parseConfig([...base, ...own, '--webhook-peer-address=vs-0.vs:8443'], io({ POD_IP: '10.1.2.3' })).webhook
+        .peerAddress,
+    ).toBe('vs-0.vs:8443');
+    expect(() => parseConfig([...base, '--webhook-peer-address=10.1.2.3'], io())).toThrow('must be host:port');
+    expect(() => parseConfig(base, io({ POD_IP: 'not-an-ip' }))).toThrow('POD_IP');
   });
 
   it('takes trusted proxies (addresses and CIDRs) and a global rate limit', () => {

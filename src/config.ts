@@ -89,6 +89,8 @@ export interface Config {
     renewDeadlineMs: number;
     /** Pause between attempts to acquire or renew (below renewDeadlineMs). */
     retryPeriodMs: number;
+    /** On shutdown, after releasing the Lease: keep serving (not ready; pushes forwarded) this long. */
+    shutdownDrainMs: number;
   };
   /** host:port of the HTTP server (health, metrics, webhook). */
   listen: { host: string; port: number };
@@ -112,8 +114,17 @@ export interface Config {
     trustedProxies: string[];
     /** A SecretSync pushed again this soon, while still queued, is not queued twice. */
     coalesceWindowMs: number;
+    /**
+     * host:port at which the other replicas reach this replica's webhook; the leader publishes it
+     * on the Lease so that standbys forward pushes to it. Absent: standbys cannot reach this one.
+     */
+    peerAddress?: string;
+    /** How long a standby waits for a reachable leader before queueing a push for its own takeover. */
+    handoverWaitMs: number;
   };
   logLevel: LogLevel;
+  /** json: one object a line (ISO time, level as a word), for log pipelines; text: for terminals. */
+  logFormat: 'json' | 'text';
 }
 
 export class ConfigError extends Error {
@@ -283,6 +294,12 @@ const options: Omit<OptionSpec, 'env'>[] = [
     help: 'Pause between attempts to acquire or renew the Lease; below the renew deadline.',
   },
   {
+    flag: 'shutdown-drain',
+    kind: 'duration',
+    default: '3s',
+    help: 'With --leader-elect, on SIGTERM: after handing the Lease over, keep serving this long (/readyz answers 503; pushes are forwarded to the new leader) before closing, so the Service stops sending requests here first. Below terminationGracePeriodSeconds.',
+  },
+  {
     flag: 'listen',
     kind: 'string',
     default: '0.0.0.0:8080',
@@ -336,11 +353,30 @@ const options: Omit<OptionSpec, 'env'>[] = [
     help: 'A SecretSync pushed again within this window, while still queued, is not queued twice.',
   },
   {
+    flag: 'webhook-peer-address',
+    kind: 'string',
+    default: '',
+    help: "host:port at which the other replicas reach this replica's webhook. The leader publishes it on the Lease, and a standby forwards each signed push to it, so a push succeeds whichever replica the Service picks. Empty: $POD_IP with the webhook's port (--webhook-listen, else --listen); neither: a standby answers pushes with 503.",
+  },
+  {
+    flag: 'webhook-handover-wait',
+    kind: 'duration',
+    default: '5s',
+    help: "How long a standby holds a push while no leader answers (a handover); then it queues the push itself, to run when it takes the Lease. Keep it below callers' timeouts (vaultsync trigger: 10s).",
+  },
+  {
     flag: 'log-level',
     kind: 'enum',
     default: 'info',
     choices: ['debug', 'info', 'warn', 'error'],
     help: 'Log level.',
+  },
+  {
+    flag: 'log-format',
+    kind: 'enum',
+    default: 'json',
+    choices: ['json', 'text'],
+    help: 'json: one JSON object a line with an ISO-8601 UTC "time" and "level" as a word (info, warn…), for log pipelines; text: "<time> <LEVEL> <message> key=value…" for people.',
   },
 ];
 
@@ -465,11 +501,15 @@ export function parseConfig(argv: readonly string[], io: ConfigIo): Config {
   if (refresh.defaultMs < refresh.minMs) throw new ConfigError('--refresh-default must not be below --refresh-min');
 
   const listen = hostPort(raw, 'listen');
-  const webhook = parseWebhook(raw, listen);
+  const webhook = parseWebhook(raw, listen, io.env);
 
   const logLevel = str(raw, 'log-level');
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
     throw new ConfigError(`--log-level: "${logLevel}" must be one of debug, info, warn, error`);
+  }
+  const logFormat = str(raw, 'log-format');
+  if (logFormat !== 'json' && logFormat !== 'text') {
+    throw new ConfigError(`--log-format: "${logFormat}" must be json or text`);
   }
   const audiences = list(raw, 'token-audiences');
   if (audiences.length === 0) throw new ConfigError('--token-audiences needs at least one audience');
@@ -516,6 +556,7 @@ export function parseConfig(argv: readonly string[], io: ConfigIo): Config {
     metrics: { perSecretSync: bool(raw, 'metrics-per-secretsync') },
     webhook,
     logLevel: logLevel as LogLevel,
+    logFormat,
   };
 }
 
@@ -570,7 +611,11 @@ function hostPort(raw: RawOptions, flag: string): { host: string; port: number }
   return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
 }
 
-function parseWebhook(raw: RawOptions, listen: Config['listen']): Config['webhook'] {
+function parseWebhook(
+  raw: RawOptions,
+  listen: Config['listen'],
+  env: Readonly<Record<string, string | undefined>>,
+): Config['webhook'] {
   const own = nonEmpty(get(raw, 'webhook-listen')) === undefined ? undefined : hostPort(raw, 'webhook-listen');
   if (own && own.port === listen.port && own.port !== 0) {
     throw new ConfigError('--webhook-listen must use another port than --listen (leave it empty to share --listen)');
@@ -597,7 +642,29 @@ function parseWebhook(raw: RawOptions, listen: Config['listen']): Config['webhoo
     globalRateLimitPerMinute: global > 0 ? global : DEFAULT_GLOBAL_RATE_FACTOR * rateLimitPerMinute,
     trustedProxies,
     coalesceWindowMs: duration(raw, 'webhook-coalesce-window'),
+    peerAddress: peerAddress(raw, (own ?? listen).port, env),
+    handoverWaitMs: duration(raw, 'webhook-handover-wait'),
   };
+}
+
+/** --webhook-peer-address, else $POD_IP (the chart sets it from the downward API) with the webhook's port. */
+function peerAddress(
+  raw: RawOptions,
+  port: number,
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
+  const given = nonEmpty(get(raw, 'webhook-peer-address'));
+  if (given !== undefined) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(given);
+    if (!m || Number(m[2]) === 0 || Number(m[2]) > 65535) {
+      throw new ConfigError(`--webhook-peer-address: "${given}" must be host:port (an IPv6 address in brackets)`);
+    }
+    return given;
+  }
+  const ip = nonEmpty(env.POD_IP);
+  if (ip === undefined || port === 0) return undefined;
+  if (isIP(ip) === 0) throw new ConfigError(`POD_IP: "${ip}" is not an IP address`);
+  return isIP(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
 function isAddressOrCidr(value: string): boolean {
@@ -615,6 +682,7 @@ function parseLeaderElection(raw: RawOptions): Config['leaderElection'] {
     leaseDurationMs: duration(raw, 'leader-election-lease-duration'),
     renewDeadlineMs: duration(raw, 'leader-election-renew-deadline'),
     retryPeriodMs: duration(raw, 'leader-election-retry-period'),
+    shutdownDrainMs: duration(raw, 'shutdown-drain'),
   };
   if (le.leaseDurationMs < 1000 || le.leaseDurationMs % 1000 !== 0) {
     throw new ConfigError(

@@ -5,10 +5,11 @@
  * decides when to `stop` (cli.ts: on a signal, or when `ended` resolves).
  */
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
 import type { SecretSync } from './api/index.js';
 import type { Config } from './config.js';
+import { createLogger } from './log/index.js';
 import { reconcileSettings, SecretSyncController } from './controller/index.js';
 import { splitKey, type Logger } from './core/types.js';
 import {
@@ -24,7 +25,15 @@ import {
   loadHashKey,
 } from './kube/index.js';
 import { WorkQueue, systemClock } from './scheduler/index.js';
-import { buildServer, buildWebhookServer, createMetrics, createWebhook } from './server/index.js';
+import {
+  Forwarder,
+  LEADER_WEBHOOK_ANNOTATION,
+  buildServer,
+  buildWebhookServer,
+  createMetrics,
+  createWebhook,
+  forwardKey,
+} from './server/index.js';
 import { kvSource } from './sources/index.js';
 import { createVaultReader } from './vault/index.js';
 
@@ -45,12 +54,13 @@ export interface App {
 }
 
 export interface BuildOptions {
-  /** The logger; default pino JSON on stdout at config.logLevel. */
+  /** The logger; default pino on stdout at config.logLevel in config.logFormat. */
   log?: Logger;
 }
 
 export async function build(config: Config, options: BuildOptions = {}): Promise<App> {
-  const log = options.log ?? pino({ level: config.logLevel, base: { app: 'vaultsync' } });
+  const log =
+    options.log ?? createLogger({ level: config.logLevel, format: config.logFormat, base: { app: 'vaultsync' } });
   const clock = systemClock();
   const stopping = new AbortController();
   const le = config.leaderElection;
@@ -122,6 +132,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     ...(le.enabled ? { stopGraceMs: 0 } : {}),
   });
 
+  let draining = false;
+  let stopped: Promise<void> | undefined;
   let endApp: (why: AppEnd) => void = () => undefined;
   const ended = new Promise<AppEnd>((resolve) => (endApp = resolve));
   const startWorkers = (): void => {
@@ -149,8 +161,26 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
           leading = false;
           void controller.stopWorkers();
         },
+        // Where standbys forward pushes to while this replica leads (docs/webhook.md).
+        holderAnnotations: { [LEADER_WEBHOOK_ANNOTATION]: config.webhook.peerAddress },
       })
     : undefined;
+  const peers = elector && {
+    forwarder: new Forwarder({
+      leader: {
+        isLeader: () => leading,
+        leaderAddress: () => elector.leaderAnnotation(LEADER_WEBHOOK_ANNOTATION),
+        look: (timeoutMs) => elector.look(timeoutMs),
+        // A replica that is stopping will never run its queue.
+        canDefer: () => stopped === undefined,
+      },
+      key: forwardKey(hashKey),
+      waitMs: config.webhook.handoverWaitMs,
+      clock,
+      log,
+    }),
+    hopKey: forwardKey(hashKey),
+  };
 
   const webhook = createWebhook({
     keyFile: config.webhook.keyFile,
@@ -164,21 +194,28 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     clock,
     log,
     target: controller.refreshTarget(() => leading),
+    ...(peers ? { peers } : {}),
   });
   const ownWebhookPort = config.webhook.listen !== undefined;
   const main = buildServer({
     registry: metrics.registry,
     health: () => controller.health(),
-    ready: () => controller.ready(leading),
+    ready: () => !draining && controller.ready(leading),
     ...(ownWebhookPort ? {} : { webhook }),
   });
   const servers = { main, ...(ownWebhookPort ? { webhook: buildWebhookServer(webhook) } : {}) };
 
-  let stopped: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
     await controller.stopWorkers();
     // Only after the last write: an empty holder lets a standby take over at once.
     await elector?.release();
+    if (elector !== undefined && le.shutdownDrainMs > 0) {
+      // Replicas behind a Service: requests routed here before the endpoints change are still
+      // answered (forwarded to the new leader) instead of finding a closed port.
+      draining = true;
+      log.info({ ms: le.shutdownDrainMs }, 'draining before shutdown');
+      await sleep(le.shutdownDrainMs);
+    }
     stopping.abort();
     await Promise.all([syncs.stop(), secrets.informer.stop()]);
     await vault.close();

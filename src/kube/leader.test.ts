@@ -19,7 +19,7 @@ interface Spec {
   leaseTransitions?: number;
 }
 interface Lease {
-  metadata: { name: string; namespace: string; resourceVersion?: string };
+  metadata: { name: string; namespace: string; resourceVersion?: string; annotations?: Record<string, string> };
   spec: Spec;
 }
 
@@ -57,7 +57,12 @@ class LeaseStore {
   put(lease: { spec: Spec; metadata?: Partial<Lease['metadata']> }): Lease {
     this.rv++;
     this.lease = {
-      metadata: { name: 'vaultsync-leader', namespace: 'ops', resourceVersion: String(this.rv) },
+      metadata: {
+        name: 'vaultsync-leader',
+        namespace: 'ops',
+        resourceVersion: String(this.rv),
+        ...(lease.metadata?.annotations ? { annotations: lease.metadata.annotations } : {}),
+      },
       spec: lease.spec,
     };
     return this.lease;
@@ -165,6 +170,24 @@ describe('LeaderElector', () => {
     expect(a.elector.isLeader()).toBe(false);
     expect(a.calls.stopped).toEqual([{ at: expect.any(Number) as number, leader: false }]);
     expect(store.lease?.spec).toMatchObject({ holderIdentity: '', leaseTransitions: 0 });
+  });
+
+  it('publishes the holder annotations while leading, keeps others, and removes its own on release', async () => {
+    const ADDR = 'vaultsync.io/webhook-address';
+    store.put({ spec: {}, metadata: { annotations: { 'someone.else/note': 'kept' } } });
+    const a = candidate('a', { holderAnnotations: { [ADDR]: '10.0.0.1:8443' } });
+    await until('a leads', () => a.elector.isLeader());
+    expect(store.lease?.metadata.annotations).toEqual({ 'someone.else/note': 'kept', [ADDR]: '10.0.0.1:8443' });
+    expect(a.elector.leaderAnnotation(ADDR)).toBeUndefined(); // its own: not "the leader's" from here
+    const b = candidate('b', { holderAnnotations: { [ADDR]: '10.0.0.2:8443' } });
+    await until('b sees a', () => b.elector.leaderAnnotation(ADDR) !== undefined);
+    expect(b.elector.leaderAnnotation(ADDR)).toBe('10.0.0.1:8443');
+
+    a.stop.abort();
+    await a.done;
+    expect(store.lease?.metadata.annotations).toEqual({ 'someone.else/note': 'kept' });
+    await until('b leads', () => b.elector.isLeader());
+    expect(store.lease?.metadata.annotations?.[ADDR]).toBe('10.0.0.2:8443');
   });
 
   it('waits while another replica keeps renewing, then takes over a lease duration after the last renewal', async () => {

@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { V1MicroTime, type CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+import { V1MicroTime, type CoordinationV1Api, type V1Lease, type V1ObjectMeta } from '@kubernetes/client-node';
 import type { Clock, Logger } from '../core/types.js';
 import { apiErrorDetail, apiStatus, callOptions } from './request.js';
 
@@ -44,6 +44,12 @@ export interface LeaderElectorOptions {
   onStoppedLeading?: () => void;
   /** Called when another holder is first observed. */
   onNewLeader?: (identity: string) => void;
+  /**
+   * Annotations the holder publishes on the Lease while it leads (e.g. where its webhook listens),
+   * read by the others with leaderAnnotation(). Removed when the Lease is released; a value of
+   * undefined removes the key.
+   */
+  holderAnnotations?: Readonly<Record<string, string | undefined>>;
 }
 
 /** How run() ended: leadership was lost (restart to campaign again), or it was stopped. */
@@ -89,6 +95,31 @@ export class LeaderElector {
   /** The holder last seen on the Lease ('' when released, undefined before the first read). */
   leader(): string | undefined {
     return this.observed?.holder;
+  }
+
+  /**
+   * An annotation the current holder published (holderAnnotations), as last read (every retry
+   * period). Undefined while the Lease is released or held by this process.
+   */
+  leaderAnnotation(key: string): string | undefined {
+    const holder = this.lease?.spec?.holderIdentity ?? '';
+    if (holder === '' || holder === this.opts.identity) return undefined;
+    return this.lease?.metadata?.annotations?.[key];
+  }
+
+  /**
+   * Reads the Lease once, so that leaderAnnotation() is current even when this process no longer
+   * campaigns (it released the Lease and drains). Errors are logged at debug and ignored.
+   */
+  async look(timeoutMs: number): Promise<void> {
+    const { coordination, namespace, name } = this.opts;
+    try {
+      const lease = await coordination.readNamespacedLease({ namespace, name }, callOptions({ timeoutMs }));
+      this.lease = lease;
+      this.observe(lease, this.clock.now());
+    } catch (err: unknown) {
+      this.opts.log.debug({ err: apiErrorDetail(err) }, 'leader election: could not read the lease');
+    }
   }
 
   /**
@@ -195,7 +226,7 @@ export class LeaderElector {
     return {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
-      metadata: current?.metadata ?? { name: this.opts.name, namespace: this.opts.namespace },
+      metadata: this.annotated(current?.metadata, true),
       spec: {
         holderIdentity: this.opts.identity,
         leaseDurationSeconds: this.leaseSeconds,
@@ -205,6 +236,20 @@ export class LeaderElector {
       },
     };
     /* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment */
+  }
+
+  /** Metadata with this holder's annotations set (holding) or removed (releasing). */
+  private annotated(metadata: V1ObjectMeta | undefined, holding: boolean): V1ObjectMeta {
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- as in record()
+    const base: V1ObjectMeta = metadata ?? { name: this.opts.name, namespace: this.opts.namespace };
+    const own = this.opts.holderAnnotations;
+    if (own === undefined) return base;
+    const annotations = Object.fromEntries(
+      Object.entries(base.annotations ?? {}).filter(([k]) => !Object.hasOwn(own, k)),
+    );
+    if (holding) for (const [k, v] of Object.entries(own)) if (v !== undefined) annotations[k] = v;
+    /* eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment, @typescript-eslint/no-misused-spread -- as in record(): serialized as a plain object */
+    return { ...base, annotations };
   }
 
   private observe(lease: V1Lease, now: number): void {
@@ -257,7 +302,7 @@ export class LeaderElector {
       const body: V1Lease = {
         apiVersion: 'coordination.k8s.io/v1',
         kind: 'Lease',
-        metadata: lease.metadata,
+        metadata: this.annotated(lease.metadata, false),
         spec: {
           holderIdentity: '',
           leaseDurationSeconds: 1,

@@ -8,7 +8,8 @@ export {
   type WebhookMetrics,
   type WebhookOutcome,
 } from './metrics.js';
-export { createWebhook, REFRESH_ROUTE, type Webhook, type WebhookOptions } from './webhook.js';
+export { createWebhook, REFRESH_ROUTE, type Webhook, type WebhookOptions, type WebhookPeers } from './webhook.js';
+export { Forwarder, LEADER_WEBHOOK_ANNOTATION, forwardKey, type LeaderView } from './forward.js';
 export { PathIndex, type PathLookup } from './path-index.js';
 export type { RefreshTarget, Scope } from './refresh.js';
 export {

@@ -25,7 +25,18 @@ export interface ReadyCounter {
 
 /** What became of one webhook request; `unavailable`: keys are configured but none could be read. */
 export type WebhookOutcome =
-  'accepted' | 'unauthorized' | 'forbidden' | 'too_large' | 'bad_request' | 'rate_limited' | 'disabled' | 'unavailable';
+  | 'accepted'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'too_large'
+  | 'bad_request'
+  | 'rate_limited'
+  | 'disabled'
+  | 'unavailable'
+  /** A standby relayed the leader's answer (the leader counts the outcome). */
+  | 'forwarded'
+  /** A standby found no leader within the handover wait and queued the refresh for its takeover. */
+  | 'deferred';
 
 export const WEBHOOK_OUTCOMES: readonly WebhookOutcome[] = [
   'accepted',
@@ -36,6 +47,8 @@ export const WEBHOOK_OUTCOMES: readonly WebhookOutcome[] = [
   'rate_limited',
   'disabled',
   'unavailable',
+  'forwarded',
+  'deferred',
 ];
 
 export interface WebhookMetrics {
@@ -156,7 +169,7 @@ export function createMetrics(source: ReadyCounter | undefined, opts: MetricsOpt
   });
   const webhookRequests = new Counter({
     name: 'vaultsync_webhook_requests_total',
-    help: 'Requests to the refresh webhook by outcome (accepted, unauthorized, forbidden, too_large, bad_request, rate_limited, disabled, unavailable).',
+    help: "Requests to the refresh webhook by outcome (accepted, unauthorized, forbidden, too_large, bad_request, rate_limited, disabled, unavailable; on a standby forwarded — the leader's answer relayed, counted by the leader too — and deferred — no leader within the handover wait, queued for the takeover).",
     labelNames: ['outcome'],
     registers,
   });

@@ -7,10 +7,16 @@
  * global rate limits (429, rate-limit.ts) before the body is read; body size (413) while reading;
  * signature and replay (401), per-key rate limit (429), shape (400) and scope (403) after. Nothing
  * is queued unless every check passes.
+ *
+ * On a leader-election standby, a request whose signature and shape check out is forwarded to the
+ * leader (forward.ts) and the leader's answer relayed; replay, per-key limit and scope are the
+ * leader's to judge, so nothing is counted twice. If no leader answers within the handover wait,
+ * the standby queues the refresh itself: its queue runs when it takes the Lease.
  */
 import type { FastifyError, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import type { Clock, Logger } from '../core/types.js';
 import { authenticate } from './auth.js';
+import { FORWARD_HEADER, NOT_LEADER_HEADER, checkHop, type Forwarder } from './forward.js';
 import { WebhookKeys, type KeyProvider } from './keys.js';
 import type { WebhookMetrics, WebhookOutcome } from './metrics.js';
 import type { PathLookup } from './path-index.js';
@@ -49,6 +55,14 @@ export interface WebhookOptions {
   keys?: KeyProvider;
   keyReloadMs?: number;
   maxSkewSeconds?: number;
+  /** Replicas behind one Service: forward from a standby to the leader. */
+  peers?: WebhookPeers;
+}
+
+export interface WebhookPeers {
+  forwarder: Forwarder;
+  /** forwardKey(hash key): checks the hop header of requests other replicas forward here. */
+  hopKey: Buffer;
 }
 
 /** The assembled webhook: register it with `webhookRoutes`, through buildServer or buildWebhookServer. */
@@ -69,6 +83,7 @@ export interface Webhook {
   maxSkewSeconds?: number;
   /** See RefreshTarget.accepting. */
   accepting?: () => boolean;
+  peers?: WebhookPeers;
 }
 
 export function createWebhook(opts: WebhookOptions): Webhook {
@@ -106,12 +121,15 @@ export function createWebhook(opts: WebhookOptions): Webhook {
     log,
     maxSkewSeconds: opts.maxSkewSeconds,
     ...(opts.target.accepting ? { accepting: opts.target.accepting.bind(opts.target) } : {}),
+    ...(opts.peers ? { peers: opts.peers } : {}),
   };
 }
 
 /** An encapsulated plugin: its raw-body parser and error handler apply to the webhook route only. */
 export function webhookRoutes(webhook: Webhook): FastifyPluginCallback {
-  const { keys, clients, keyLimiter, replays, refresher, metrics, clock, log } = webhook;
+  const { keys, clients, keyLimiter, replays, refresher, metrics, clock, log, peers } = webhook;
+  /** The client of each request: the peer, or for a forward from another replica, its client. */
+  const clientOf = new WeakMap<FastifyRequest, { client: string; forwarded: boolean }>();
 
   const answer = (reply: FastifyReply, outcome: WebhookOutcome, code: number, body: object) => {
     metrics.webhookRequest(outcome);
@@ -140,13 +158,24 @@ export function webhookRoutes(webhook: Webhook): FastifyPluginCallback {
 
     scope.addHook('onRequest', async (req, reply) => {
       if (!keys.configured()) return answer(reply, 'disabled', 404, { error: 'not found' });
-      const wait = clients.take(req.ip);
+      const hop = peers ? checkHop(peers.hopKey, clock.now(), req.method, req.url, req.headers) : undefined;
+      if (hop?.ok === false || (hop === undefined && req.headers[FORWARD_HEADER] !== undefined)) {
+        log.warn(
+          { client: req.ip, why: hop?.ok === false ? hop.message : 'forwarding is off' },
+          'webhook: bad forward',
+        );
+        return answer(reply, 'unauthorized', 401, { error: 'forward not valid' });
+      }
+      const client = hop?.ok ? hop.client : req.ip;
+      clientOf.set(req, { client, forwarded: hop?.ok === true });
+      const wait = clients.take(client);
       if (wait > 0) return limited(reply, wait);
       return undefined;
     });
 
     scope.post(REFRESH_ROUTE, async (req: FastifyRequest, reply) => {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const { client, forwarded } = clientOf.get(req) ?? { client: req.ip, forwarded: false };
       const keySet = await keys.current();
       if (keySet.global.length === 0 && keySet.namespaces.size === 0) {
         return answer(reply, 'unavailable', 503, { error: 'the webhook has no usable key; see the controller log' });
@@ -159,32 +188,66 @@ export function webhookRoutes(webhook: Webhook): FastifyPluginCallback {
         maxSkewSeconds: webhook.maxSkewSeconds,
       });
       if (!auth.ok) {
-        log.warn({ client: req.ip, why: auth.message }, 'webhook: unauthorized request');
+        log.warn({ client, why: auth.message }, 'webhook: unauthorized request');
         return answer(reply, 'unauthorized', 401, { error: auth.message });
+      }
+      const parsed = targetsOf(req, body, auth.github !== undefined);
+      let deferred = false;
+      if (webhook.accepting?.() === false) {
+        // Never a second hop: the replica that forwarded this waits for the Lease to name another.
+        if (forwarded || peers === undefined) {
+          if (forwarded) void reply.header(NOT_LEADER_HEADER, '1');
+          return answer(reply, 'unavailable', 503, { error: 'this replica is a standby; retry to reach the leader' });
+        }
+        if (!parsed.ok) return answer(reply, 'bad_request', 400, { error: parsed.message });
+        const fwd = await peers.forwarder.forward({
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+          body,
+          client,
+        });
+        if (fwd.kind === 'answered') {
+          // Remembered here too once the leader accepted it, so that a replay still fails after a takeover.
+          if (fwd.status === 202 && auth.github !== undefined) {
+            replays.seenAny([`sig:${auth.github.signature}`, `id:${auth.github.delivery}`]);
+          }
+          log.debug({ client, leader: fwd.leader, status: fwd.status }, 'webhook: forwarded to the leader');
+          if (fwd.retryAfter !== undefined) void reply.header('retry-after', fwd.retryAfter);
+          metrics.webhookRequest('forwarded');
+          return reply.code(fwd.status).type('application/json').send(fwd.body);
+        }
+        if (fwd.kind === 'no-leader' && !peers.forwarder.canDefer()) {
+          log.warn({ client, why: fwd.why }, 'webhook: no leader answered and this replica is stopping');
+          return answer(reply, 'unavailable', 503, { error: 'no leader answered; retry' });
+        }
+        if (fwd.kind === 'no-leader') {
+          deferred = true;
+          log.warn(
+            { client, why: fwd.why },
+            'webhook: no leader answered within the handover wait; queued here for the takeover',
+          );
+        }
       }
       if (
         auth.github !== undefined &&
         replays.seenAny([`sig:${auth.github.signature}`, `id:${auth.github.delivery}`])
       ) {
-        log.warn({ client: req.ip }, 'webhook: replayed GitHub delivery refused');
+        log.warn({ client }, 'webhook: replayed GitHub delivery refused');
         return answer(reply, 'unauthorized', 401, { error: 'delivery already seen' });
       }
       const wait = keyLimiter.take(auth.keyId);
       if (wait > 0) return limited(reply, wait);
 
-      const parsed = targetsOf(req, body, auth.github !== undefined);
       if (!parsed.ok) return answer(reply, 'bad_request', 400, { error: parsed.message });
-      if (webhook.accepting?.() === false) {
-        return answer(reply, 'unavailable', 503, { error: 'this replica is a standby; retry to reach the leader' });
-      }
 
       const result = refresher.refresh(parsed.targets, auth.scope);
       if (!result.ok) {
         return answer(reply, 'forbidden', 403, { error: "a SecretSync named is outside the key's namespace" });
       }
       metrics.webhookQueued(result.pushed);
-      log.info({ client: req.ip, key: auth.keyId, queued: result.queued, pushed: result.pushed }, 'webhook: refresh');
-      return answer(reply, 'accepted', 202, { queued: result.queued });
+      log.info({ client, key: auth.keyId, queued: result.queued, pushed: result.pushed, deferred }, 'webhook: refresh');
+      return answer(reply, deferred ? 'deferred' : 'accepted', 202, { queued: result.queued });
     });
     done();
   };

@@ -466,6 +466,7 @@ describe('rendered manifests on the real API server', () => {
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
+      shutdownDrainMs: 3_000,
     });
     expect(config.controllerNamespace).toBe(NS);
     expect(config.auth.tokenPath).toBe('/var/run/secrets/vaultsync/token');

@@ -6,6 +6,10 @@
  * connection is closed. Bytes pass unchanged (no HTTP parsing), so whatever a node answers — a
  * forwarded 200, a 307 to the active node, a 503 — is what the client sees. When an upstream dies,
  * the client connections it carried are closed, as a real load balancer would do.
+ *
+ * It also stands in for a Kubernetes Service in front of several controller replicas
+ * (test/e2e/webhook-service.test.ts): kube-proxy spreads connections the same way, and
+ * setUpstreams() plays the endpoints changing as pods come and go.
  */
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
@@ -31,7 +35,7 @@ export class TcpProxy {
 
   private constructor(
     private readonly server: Server,
-    private readonly upstreams: readonly TcpUpstream[],
+    private upstreams: readonly TcpUpstream[],
   ) {
     const { port } = server.address() as AddressInfo;
     this.url = `http://127.0.0.1:${port}`;
@@ -47,6 +51,13 @@ export class TcpProxy {
       proxy.accept(client);
     });
     return proxy;
+  }
+
+  /** Replaces the upstreams (endpoints changed); connections already made stay where they are. */
+  setUpstreams(upstreams: readonly TcpUpstream[]): void {
+    if (upstreams.length === 0) throw new Error('TcpProxy: no upstreams');
+    this.upstreams = upstreams;
+    this.next %= upstreams.length;
   }
 
   /** Counts since the last call (a window). */
