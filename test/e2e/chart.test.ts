@@ -201,8 +201,17 @@ describe('rendered manifests on the real API server', () => {
       'networkPolicy.webhookFrom': [ingress],
       'networkPolicy.metricsFrom': [monitoring],
     });
+    // The replicas themselves reach the webhook too: a standby forwards pushes to the leader.
+    const replicas = {
+      podSelector: {
+        matchLabels: {
+          'app.kubernetes.io/name': 'vaultsync',
+          'app.kubernetes.io/instance': expect.any(String) as string,
+        },
+      },
+    };
     expect(both.of('NetworkPolicy')?.ingress).toEqual([
-      { ports: [{ port: 8443, protocol: 'TCP' }], from: [ingress] },
+      { ports: [{ port: 8443, protocol: 'TCP' }], from: [ingress, replicas] },
       { ports: [{ port: 8080, protocol: 'TCP' }], from: [monitoring] },
     ]);
     // No metricsFrom: no rule admits anyone to the metrics port; the webhook is open (signed requests).
@@ -216,7 +225,7 @@ describe('rendered manifests on the real API server', () => {
       'networkPolicy.metricsFrom': [monitoring],
     });
     expect(shared.of('NetworkPolicy')?.ingress).toEqual([
-      { ports: [{ port: 8080, protocol: 'TCP' }], from: [ingress, monitoring] },
+      { ports: [{ port: 8080, protocol: 'TCP' }], from: [ingress, monitoring, replicas] },
     ]);
     expect(shared.of('Service')?.ports?.map((p) => p.name)).toEqual(['http']);
   });
@@ -423,6 +432,8 @@ describe('rendered manifests on the real API server', () => {
       'config.webhookGlobalRateLimit': 70,
       'config.vaultAllowedAddresses': ['https://vault-2.example:8200'],
       'config.allowedSecretTypes': ['example.com/custom'],
+      'config.logFormat': 'text',
+      'config.webhookPeerAddress': '10.0.0.5:9001',
     });
     const t = await template(sample);
     expect(t.code, t.stderr).toBe(0);

@@ -100,9 +100,11 @@ describe('leader election', () => {
       const next = replicas[replicas.length - 1]!;
       expect(await isLeader(next.url)).toBe(false);
       const t0 = Date.now();
-      await current.proc.stop();
+      // The stopping replica releases the Lease, then drains (--shutdown-drain) before it exits.
+      const stopping = current.proc.stop();
       await waitFor('new replica leads', async () => (await isLeader(next.url)) === true, 10_000, 100);
       const ms = Date.now() - t0;
+      await stopping;
       console.log(`FIGURE: after a graceful stop the next replica led in ${ms} ms`);
       expect(ms).toBeLessThan(4_000); // well under the lease duration: the Lease was released
       await sleep(100);
