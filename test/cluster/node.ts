@@ -196,6 +196,8 @@ export class Cluster {
     const envOpts: TestEnvOptions = {
       keep: opts.keep,
       log: opts.log,
+      // The chart installs the CRD from its template, as on a fresh cluster.
+      crds: false,
       vaultHcl: `listener "tcp" {\n  address = "${NODE_IP}:${vaultNodePort}"\n  tls_disable = true\n}`,
       beforeApiserver: async (env) => {
         servingCert = await makeServingCert(env);
