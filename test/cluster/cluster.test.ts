@@ -78,9 +78,9 @@ async function trigger(): Promise<string> {
   expect(port).toBeDefined();
   const keyFile = join(cluster.dir, 'webhook.key');
   writeFileSync(keyFile, `${WEBHOOK_KEY}\n`, { mode: 0o600 });
-  // kube-proxy picks a replica per connection, at random; the standby answers 503. One CLI run
-  // keeps its connection for its own retries (keep-alive), so it would only ever ask that one
-  // replica: each attempt here is a new run, hence a new connection and a new pick.
+  // kube-proxy picks a replica per connection, at random; a standby forwards to the leader (or
+  // answers 503 during a hand-over). One CLI run keeps its connection for its own retries
+  // (keep-alive): each attempt here is a new run, hence a new connection and a new pick.
   let last = '';
   for (let attempt = 1; attempt <= 20; attempt++) {
     try {
