@@ -65,7 +65,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     }
     case 'trigger': {
       const { runTrigger } = await import('./trigger/index.js');
-      return runTrigger(rest, { stdout: io.stdout, stderr: io.stderr });
+      return runTrigger(rest, { stdout: io.stdout, stderr: io.stderr, env: io.env });
     }
     case 'check': {
       const { runCheck } = await import('./check/index.js');

@@ -4,7 +4,8 @@ import { parseDuration } from '../api/index.js';
 export interface TriggerOptions {
   /** POST target: <url>/v1/refresh (the URL itself if it already ends in /v1/refresh). */
   endpoint: URL;
-  keyFile: string;
+  /** Where the key comes from: a file (--key-file, $VAULTSYNC_WEBHOOK_KEY_FILE) or $VAULTSYNC_WEBHOOK_KEY. */
+  key: { file: string } | { env: string };
   paths: string[];
   secretSyncs: string[];
   /** Per attempt. */
@@ -30,14 +31,36 @@ Asks a running vaultsync to refresh, now, every SecretSync that reads the given 
   --retries <n>             Retries on connection errors, 5xx and 429, with backoff (default: 3)
   --help                    This text
 
+Environment (a flag wins over its variable; CI secrets usually arrive as variables):
+  VAULTSYNC_WEBHOOK_URL             --url
+  VAULTSYNC_WEBHOOK_KEY             the key itself (not a file; never give a key as a flag)
+  VAULTSYNC_WEBHOOK_KEY_FILE        --key-file (used when VAULTSYNC_WEBHOOK_KEY is not set)
+  VAULTSYNC_TRIGGER_PATHS           --path, comma-separated
+  VAULTSYNC_TRIGGER_SECRET_SYNCS    --secret-sync, comma-separated
+  VAULTSYNC_TRIGGER_TIMEOUT         --timeout
+  VAULTSYNC_TRIGGER_RETRIES         --retries
+
 Prints "queued N SecretSync(s)" and exits 0; exits 1 on failure, 2 on a usage error.
 `;
+
+/** The environment variable of each flag. */
+export const TRIGGER_ENV = {
+  url: 'VAULTSYNC_WEBHOOK_URL',
+  key: 'VAULTSYNC_WEBHOOK_KEY',
+  'key-file': 'VAULTSYNC_WEBHOOK_KEY_FILE',
+  path: 'VAULTSYNC_TRIGGER_PATHS',
+  'secret-sync': 'VAULTSYNC_TRIGGER_SECRET_SYNCS',
+  timeout: 'VAULTSYNC_TRIGGER_TIMEOUT',
+  retries: 'VAULTSYNC_TRIGGER_RETRIES',
+} as const;
+
+type Env = Readonly<Record<string, string | undefined>>;
 
 const REPEATABLE = new Set(['path', 'secret-sync']);
 const SINGLE = new Set(['url', 'key-file', 'timeout', 'retries']);
 
 /** Throws UsageError with a one-line message. */
-export function parseTriggerArgs(argv: readonly string[]): TriggerOptions {
+export function parseTriggerArgs(argv: readonly string[], env: Env = {}): TriggerOptions {
   const single = new Map<string, string>();
   const repeated = new Map<string, string[]>([
     ['path', []],
@@ -56,12 +79,41 @@ export function parseTriggerArgs(argv: readonly string[]): TriggerOptions {
     else single.set(name, value);
   }
 
+  const fromEnv = (flag: keyof typeof TRIGGER_ENV) => {
+    const v = env[TRIGGER_ENV[flag]]?.trim();
+    return v === undefined || v === '' ? undefined : v;
+  };
+  for (const flag of ['url', 'timeout', 'retries'] as const) {
+    const v = fromEnv(flag);
+    if (!single.has(flag) && v !== undefined) single.set(flag, v);
+  }
   const url = single.get('url');
-  if (url === undefined) throw new UsageError('--url is required');
+  if (url === undefined) throw new UsageError(`--url (or $${TRIGGER_ENV.url}) is required`);
   const keyFile = single.get('key-file');
-  if (keyFile === undefined) throw new UsageError('--key-file is required');
-  const paths = repeated.get('path') ?? [];
-  const secretSyncs = repeated.get('secret-sync') ?? [];
+  const keyEnv = fromEnv('key');
+  const keyFileEnv = fromEnv('key-file');
+  const key =
+    keyFile !== undefined
+      ? { file: keyFile }
+      : keyEnv !== undefined
+        ? { env: keyEnv }
+        : keyFileEnv !== undefined
+          ? { file: keyFileEnv }
+          : undefined;
+  if (key === undefined) {
+    throw new UsageError(`--key-file, $${TRIGGER_ENV.key} or $${TRIGGER_ENV['key-file']} is required`);
+  }
+  // The targets are one thing: any --path or --secret-sync replaces both variables.
+  const flagTargets = (repeated.get('path') ?? []).length + (repeated.get('secret-sync') ?? []).length > 0;
+  const listOf = (flag: 'path' | 'secret-sync') => {
+    if (flagTargets) return repeated.get(flag) ?? [];
+    return (fromEnv(flag) ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== '');
+  };
+  const paths = listOf('path');
+  const secretSyncs = listOf('secret-sync');
   if (paths.length + secretSyncs.length === 0) throw new UsageError('name at least one --path or --secret-sync');
 
   const timeout = single.get('timeout') ?? '10s';
@@ -75,7 +127,7 @@ export function parseTriggerArgs(argv: readonly string[]): TriggerOptions {
   const retries = single.get('retries') ?? '3';
   if (!/^[0-9]{1,2}$/.test(retries)) throw new UsageError(`--retries: "${retries}" must be an integer from 0 to 99`);
 
-  return { endpoint: endpointOf(url), keyFile, paths, secretSyncs, timeoutMs, retries: Number(retries) };
+  return { endpoint: endpointOf(url), key, paths, secretSyncs, timeoutMs, retries: Number(retries) };
 }
 
 function endpointOf(url: string): URL {

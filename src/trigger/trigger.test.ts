@@ -66,7 +66,7 @@ async function serve(opts: ServeOptions = {}) {
 }
 
 /** Runs the command with output captured and sleeps recorded (advancing `clock` when given). */
-async function trigger(argv: string[], clock?: { t: number }) {
+async function trigger(argv: string[], clock?: { t: number }, env: Record<string, string> = {}) {
   const out: string[] = [];
   const err: string[] = [];
   const sleeps: number[] = [];
@@ -79,6 +79,7 @@ async function trigger(argv: string[], clock?: { t: number }) {
       return Promise.resolve();
     },
     ...(clock ? { now: () => clock.t } : {}),
+    env,
   });
   const all = out.join('') + err.join('');
   expect(all, 'the key is never printed').not.toContain(KEY);
@@ -94,6 +95,39 @@ describe('vaultsync trigger', () => {
     const r = await trigger(['--url', url, ...keyFile(), '--path', 'secret/myapp/config']);
     expect(r).toMatchObject({ code: 0, stdout: 'queued 2 SecretSync(s)\n', stderr: '' });
     expect(pushes).toEqual([['team-a/app', 'team-b/app']]);
+  });
+
+  it('takes the URL, the key (or its file), paths and SecretSyncs from the environment; flags win', async () => {
+    const { url, pushes } = await serve();
+    const env = {
+      VAULTSYNC_WEBHOOK_URL: url,
+      VAULTSYNC_WEBHOOK_KEY: `${KEY}\n`,
+      VAULTSYNC_TRIGGER_PATHS: 'secret/myapp/config, secret/x/y',
+      VAULTSYNC_TRIGGER_RETRIES: '0',
+    };
+    expect(await trigger([], undefined, env)).toMatchObject({ code: 0, stdout: 'queued 2 SecretSync(s)\n' });
+    // Flags win: any --path or --secret-sync replaces the targets of the environment; --url the URL.
+    const r = await trigger(['--secret-sync=team-a/app', `--url=${url}`], undefined, {
+      ...env,
+      VAULTSYNC_WEBHOOK_URL: 'http://127.0.0.1:1',
+    });
+    expect(r.stdout).toBe('queued 1 SecretSync(s)\n');
+    // A key file from the environment, used when no key is given; --key-file wins over the key.
+    const { VAULTSYNC_WEBHOOK_KEY: _key, ...noKey } = env;
+    expect((await trigger([], undefined, { ...noKey, VAULTSYNC_WEBHOOK_KEY_FILE: join(dir, 'key') })).code).toBe(0);
+    const wrong = await trigger(['--key-file', join(dir, 'team-a')], undefined, env);
+    expect(wrong.stderr).toContain('signature was refused');
+    expect(pushes).toEqual([['team-a/app', 'team-b/app'], ['team-a/app'], ['team-a/app', 'team-b/app']]);
+    // Missing: the message names the variables too; a short key from the environment is refused by name.
+    expect((await trigger(['--path=a/b'], undefined, { VAULTSYNC_WEBHOOK_URL: url })).stderr).toContain(
+      '--key-file, $VAULTSYNC_WEBHOOK_KEY or $VAULTSYNC_WEBHOOK_KEY_FILE is required',
+    );
+    const short = await trigger(['--path=a/b'], undefined, {
+      VAULTSYNC_WEBHOOK_URL: url,
+      VAULTSYNC_WEBHOOK_KEY: 'short',
+    });
+    expect(short).toMatchObject({ code: 1 });
+    expect(short.stderr).toContain('cannot use $VAULTSYNC_WEBHOOK_KEY: the key is shorter than 32 bytes');
   });
 
   it('takes --secret-sync, a base URL with a path prefix or the full endpoint', async () => {
@@ -192,8 +226,11 @@ describe('vaultsync trigger', () => {
   });
 
   it.each([
-    [['--key-file', 'k', '--path', 'secret/a/b'], '--url is required'],
-    [['--url', 'http://x', '--path', 'secret/a/b'], '--key-file is required'],
+    [['--key-file', 'k', '--path', 'secret/a/b'], '--url (or $VAULTSYNC_WEBHOOK_URL) is required'],
+    [
+      ['--url', 'http://x', '--path', 'secret/a/b'],
+      '--key-file, $VAULTSYNC_WEBHOOK_KEY or $VAULTSYNC_WEBHOOK_KEY_FILE is required',
+    ],
     [['--url', 'http://x', '--key-file', 'k'], 'name at least one --path or --secret-sync'],
     [['--url', 'ftp://x', '--key-file', 'k', '--path', 'secret/a/b'], '--url must be an http:// or https:// URL'],
     [['--url', 'http://x', '--key-file', 'k', '--path', 'config'], '--path[0] must be <mount>/<path>'],

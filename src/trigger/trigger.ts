@@ -7,7 +7,7 @@ import { backoffCeiling } from '../scheduler/backoff.js';
 import { parseRefreshBody } from '../server/refresh-request.js';
 import { MIN_KEY_LENGTH } from '../server/keys.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, signRequest } from '../server/signature.js';
-import { TRIGGER_HELP, UsageError, parseTriggerArgs, type TriggerOptions } from './options.js';
+import { TRIGGER_ENV, TRIGGER_HELP, UsageError, parseTriggerArgs, type TriggerOptions } from './options.js';
 
 export interface TriggerIo {
   stdout(s: string): void;
@@ -17,6 +17,8 @@ export interface TriggerIo {
   sleep(ms: number): Promise<void>;
   /** Milliseconds since the epoch (the signature's timestamp). */
   now(): number;
+  /** Environment variables (flags win over them): see TRIGGER_ENV. */
+  env: Readonly<Record<string, string | undefined>>;
 }
 
 /** Longest wait honoured from a Retry-After header; the CI job should not hang on a busy server. */
@@ -39,6 +41,7 @@ export async function runTrigger(
     fetch: (input, init) => fetch(input, init),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     now: () => Date.now(),
+    env: {},
     ...io,
   };
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -48,7 +51,7 @@ export async function runTrigger(
   let opts: TriggerOptions;
   let body: string;
   try {
-    opts = parseTriggerArgs(argv);
+    opts = parseTriggerArgs(argv, full.env);
     body = requestBody(opts);
   } catch (err) {
     if (err instanceof UsageError) {
@@ -59,11 +62,12 @@ export async function runTrigger(
   }
 
   let key: Buffer;
+  const where = 'file' in opts.key ? `key file ${opts.key.file}` : `$${TRIGGER_ENV.key}`;
   try {
-    key = parseKey(await full.readFile(opts.keyFile));
+    key = parseKey('file' in opts.key ? await full.readFile(opts.key.file) : opts.key.env);
   } catch (err) {
     const why = err instanceof UsageError ? err.message : ((err as NodeJS.ErrnoException).code ?? 'unreadable');
-    full.stderr(`vaultsync trigger: cannot use key file ${opts.keyFile}: ${why}\n`);
+    full.stderr(`vaultsync trigger: cannot use ${where}: ${why}\n`);
     return 1;
   }
 
