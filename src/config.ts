@@ -40,6 +40,8 @@ export interface Config {
     /** Origins (scheme://host[:port]) requests and redirects may go to: --vault-allowed-addresses
      *  plus --vault-address, which is always allowed. */
     allowedAddresses: string[];
+    /** How long a replaced lease stays valid before it is revoked (--lease-revoke-grace). */
+    leaseRevokeGraceMs: number;
   };
   auth: {
     /** Audiences of TokenRequests for SecretSync ServiceAccounts. */
@@ -174,6 +176,12 @@ const options: Omit<OptionSpec, 'env'>[] = [
     kind: 'duration',
     default: '30s',
     help: 'How long one KV read is shared by SecretSyncs with the same identity and path.',
+  },
+  {
+    flag: 'lease-revoke-grace',
+    kind: 'duration',
+    default: '2m',
+    help: 'How long a database lease replaced by new credentials (max TTL near, source changed) stays valid before it is revoked, so consumers can switch.',
   },
   { flag: 'vault-qps', kind: 'integer', default: '50', help: 'Vault requests per second, all kinds.' },
   { flag: 'vault-max-in-flight', kind: 'integer', default: '16', help: 'Vault requests in flight at once.' },
@@ -535,6 +543,7 @@ export function parseConfig(argv: readonly string[], io: ConfigIo): Config {
       maxInFlight: integer(raw, 'vault-max-in-flight', 1),
       loginsPerSecond: integer(raw, 'vault-login-qps', 1),
       allowedAddresses: allowedAddresses(raw, address),
+      leaseRevokeGraceMs: duration(raw, 'lease-revoke-grace'),
     },
     auth: {
       tokenAudiences: audiences,

@@ -23,8 +23,9 @@ import {
   createKube,
   createSecretSyncInformer,
   loadHashKey,
+  KubeLeaseRecords,
 } from './kube/index.js';
-import { WorkQueue, systemClock } from './scheduler/index.js';
+import { Priority, WorkQueue, systemClock } from './scheduler/index.js';
 import {
   Forwarder,
   LEADER_WEBHOOK_ANNOTATION,
@@ -34,7 +35,7 @@ import {
   createWebhook,
   forwardKey,
 } from './server/index.js';
-import { kvSource } from './sources/index.js';
+import { databaseSource, dynamicSlotsOf, kvSource, LeaseKeeper, pkiSource, startLeaseSweeps } from './sources/index.js';
 import { createVaultReader } from './vault/index.js';
 
 /** Why a running app ended by itself: it lost the Lease (exit and restart as a standby), or the
@@ -115,12 +116,21 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     metrics,
   });
   const events = new KubeEventRecorder({ core: kube.core, log, instance: config.instance });
+  // What the dynamic sources hold, recorded where tenants cannot read it (docs/dynamic-secrets.md).
+  const keeper = new LeaseKeeper({
+    vault: vault.leases,
+    records: new KubeLeaseRecords({ core: kube.core, namespace: config.controllerNamespace, limiter, log }),
+    clock,
+    log: log.child({ component: 'leases' }),
+    revokeGraceMs: config.vault.leaseRevokeGraceMs,
+  });
+  const dynamic = { vault: vault.leases, keeper, clock };
 
   const controller = new SecretSyncController({
     syncs,
     secrets,
     queue,
-    sources: [kvSource(vault)],
+    sources: [kvSource(vault), databaseSource(dynamic), pkiSource(dynamic)],
     status: new KubeStatusWriter({ api: kube.http, limiter, cache: syncs }),
     events,
     clock,
@@ -137,10 +147,22 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   let endApp: (why: AppEnd) => void = () => undefined;
   const ended = new Promise<AppEnd>((resolve) => (endApp = resolve));
   const startWorkers = (): void => {
-    controller.startWorkers().catch((err: unknown) => {
-      log.error({ err: err instanceof Error ? err.message : 'unknown error' }, 'caches did not sync');
-      endApp('fatal');
-    });
+    controller
+      .startWorkers()
+      // Only a leader with synced caches sweeps: it revokes what SecretSyncs deleted meanwhile held.
+      .then(() =>
+        startLeaseSweeps(
+          keeper,
+          (key, uid) => dynamicSlotsOf(syncs.get(key), uid),
+          (key, withinMs) => queue.addAfter(key, withinMs, Priority.Periodic),
+          stopping.signal,
+          log,
+        ),
+      )
+      .catch((err: unknown) => {
+        log.error({ err: err instanceof Error ? err.message : 'unknown error' }, 'caches did not sync');
+        endApp('fatal');
+      });
   };
   const elector = le.enabled
     ? new LeaderElector({

@@ -7,3 +7,4 @@ export {
   validateSecretSync,
   type ValidationResult,
 } from './validate.js';
+export { DatabaseSourceSchema, PkiSourceSchema, type DatabaseSource, type PkiSource } from './dynamic.js';

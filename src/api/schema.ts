@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { DatabaseSourceSchema, PkiSourceSchema } from './dynamic.js';
 
 /**
  * The single source of the SecretSync API: the TypeScript types (Static<>), runtime validation
@@ -248,6 +249,8 @@ export const SOURCE_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
  *  specRuleErrors). The Source of each kind (sources/) reads it; reconcile never branches on the kind. */
 const sourceKinds = {
   kv: Type.Optional(Type.Object(VaultKvSchema.properties, { description: 'Read a KV v2 secret.' })),
+  database: Type.Optional(DatabaseSourceSchema),
+  pki: Type.Optional(PkiSourceSchema),
 };
 export const SOURCE_KINDS = Object.keys(sourceKinds) as (keyof typeof sourceKinds)[];
 
@@ -415,6 +418,13 @@ export const SecretSyncStatusSchema = Type.Object({
     }),
   ),
   lastSyncTime: Type.Optional(Type.String({ format: 'date-time' })),
+  certificateNotAfter: Type.Optional(
+    Type.String({
+      format: 'date-time',
+      description:
+        'With pki sources: when the soonest of the certificates in the Secret expires (its notAfter); a new one is issued before.',
+    }),
+  ),
 });
 
 export type SecretSyncSpec = Static<typeof SecretSyncSpecSchema>;

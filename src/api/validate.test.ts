@@ -365,7 +365,7 @@ describe('spec.sources', () => {
       'an item of no kind',
       [{ data: [{ secretKey: 'a', property: 'b' }] }],
       () => undefined,
-      ['spec.sources[0]: a source must have exactly one of kv'],
+      ['spec.sources[0]: a source must have exactly one of kv, database, pki'],
     ],
     [
       'duplicate names',

@@ -71,6 +71,8 @@ interface Synced {
   versions: number[];
   write: WriteResult;
   requeueAfterMs: number;
+  /** The soonest notAfter of the sources (certificates), ms since the epoch. */
+  notAfter?: number;
 }
 
 /** Makes the Secret of one SecretSync match Vault. Safe to call any number of times.
@@ -203,7 +205,14 @@ async function syncOnce(
   } else {
     log.debug({ secret: name, vaultVersions: versions }, 'Secret matches Vault');
   }
-  return { secretName: name, versions, write, requeueAfterMs };
+  const notAfters = reads.flatMap((r) => (r.notAfter === undefined ? [] : [r.notAfter]));
+  return {
+    secretName: name,
+    versions,
+    write,
+    requeueAfterMs,
+    ...(notAfters.length === 0 ? {} : { notAfter: Math.min(...notAfters) }),
+  };
 }
 
 /** A type outside the safe built-ins only if the operator listed it: a tenant must not be able to have

@@ -16,10 +16,10 @@ export const kubeTime = (ms: number): string => new Date(ms).toISOString().repla
  */
 export function successStatus(
   sync: SecretSync,
-  result: { secretName: string; versions: readonly number[]; wrote: boolean },
+  result: { secretName: string; versions: readonly number[]; wrote: boolean; notAfter?: number },
   now: number,
 ): SecretSyncStatus {
-  const { sourceVersions: _dropped, ...prev } = sync.status ?? {};
+  const { sourceVersions: _dropped, certificateNotAfter: _gone, ...prev } = sync.status ?? {};
   const message = `Secret ${result.secretName} matches ${describeVersions(result.versions)}`;
   return {
     ...prev,
@@ -28,6 +28,7 @@ export function successStatus(
     secretName: result.secretName,
     vaultVersion: result.versions[0] ?? 0,
     ...(result.versions.length > 1 ? { sourceVersions: [...result.versions] } : {}),
+    ...(result.notAfter === undefined ? {} : { certificateNotAfter: kubeTime(result.notAfter) }),
     lastSyncTime: result.wrote || prev.lastSyncTime === undefined ? kubeTime(now) : prev.lastSyncTime,
   };
 }

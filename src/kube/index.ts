@@ -29,3 +29,4 @@ export {
   type LeaderElectorOptions,
   type LeaseClient,
 } from './leader.js';
+export { KubeLeaseRecords, leaseRecordName, LEASE_RECORD_LABEL } from './lease-records.js';

@@ -3,6 +3,8 @@ import { SyncError } from '../errors.js';
 import type { Source, SourceTarget } from './types.js';
 
 export { kvSource } from './kv.js';
+export { databaseSource, dynamicSlotsOf, pkiSource } from './dynamic.js';
+export { LeaseKeeper, startLeaseSweeps } from './lease-keeper.js';
 export type { Source, SourceRequest, SourceResult, SourceTarget } from './types.js';
 
 /** One source item of a SecretSync, with the Source that reads it. */

@@ -238,10 +238,21 @@ describe('LeaseKeeper', () => {
     await keeper.obtain(t.want(), signal);
     await keeper.obtain(t.want({ key: 'ns/other', uid: 'uid-2' }), signal);
     const restarted = t.make();
-    const { released } = await restarted.sweep((key, uid) => key === 'ns/app' && uid === 'uid-1', signal);
+    const { released } = await restarted.sweep(
+      (key, uid) => (key === 'ns/app' && uid === 'uid-1' ? new Set(['0']) : undefined),
+      signal,
+    );
     expect(released).toBe(1);
     expect(t.vault.live(t.now())).toEqual(['database/creds/app/L1']);
     expect([...t.records.stored.keys()]).toEqual(['ns/app']);
+  });
+
+  it('a sweep retires the slots a live SecretSync no longer has', async () => {
+    const t = setup({ graceMs: 0 });
+    const keeper = t.make();
+    await keeper.obtain(t.want(), signal);
+    await keeper.sweep(() => new Set<string>(), signal);
+    expect(t.vault.live(t.now())).toEqual([]);
   });
 
   it('a release that cannot revoke keeps the record for the sweep', async () => {
@@ -252,7 +263,7 @@ describe('LeaseKeeper', () => {
     await keeper.release('ns/app', signal);
     expect(t.records.stored.has('ns/app')).toBe(true);
     t.vault.down = false;
-    await keeper.sweep(() => false, signal);
+    await keeper.sweep(() => undefined, signal);
     expect(t.vault.live(t.now())).toEqual([]);
     expect(t.records.stored.size).toBe(0);
   });

@@ -78,25 +78,46 @@ export class LeaseKeeper {
   }
 
   /**
-   * Revokes what records of SecretSyncs no longer live hold (deleted while no controller ran), and
-   * replaced leases whose grace has passed. Run when the workers start and then periodically.
+   * Revokes what records of SecretSyncs no longer live hold (deleted while no controller ran), retires
+   * slots a live SecretSync no longer has (its dynamic items removed), and revokes replaced leases
+   * whose grace has passed. `slotsOf` gives the live SecretSync's dynamic slots, or undefined when no
+   * SecretSync of that key and uid exists. Run when the workers start and then periodically.
    */
-  async sweep(isLive: (key: Key, uid: string) => boolean, signal: AbortSignal): Promise<{ released: number }> {
+  async sweep(
+    slotsOf: (key: Key, uid: string) => ReadonlySet<string> | undefined,
+    signal: AbortSignal,
+  ): Promise<{ released: number; looks: { key: Key; withinMs: number }[] }> {
     const records = await this.#load(signal);
     let released = 0;
+    const looks: { key: Key; withinMs: number }[] = [];
     for (const key of [...records.keys()]) {
       await this.#locked(key, async () => {
         const rec = records.get(key);
         if (rec === undefined) return;
-        if (!isLive(rec.key, rec.uid)) {
+        const live = slotsOf(rec.key, rec.uid);
+        if (live === undefined) {
           released += 1;
           await this.#releaseRecord(rec, signal);
-        } else if (await this.#revokeDue(rec, signal)) {
-          await this.#put(rec, signal);
+          return;
+        }
+        const now = this.#deps.clock.now();
+        const tenant = key.slice(0, key.indexOf('/'));
+        let dirty = false;
+        for (const [slot, held] of Object.entries(rec.slots)) {
+          if (live.has(slot)) continue;
+          if (held.leaseId !== '') rec.retiring.push(this.#retire(held, tenant, now));
+          rec.slots = without(rec.slots, slot);
+          dirty = true;
+        }
+        if ((await this.#revokeDue(rec, signal)) || dirty) await this.#putQuietly(rec, signal);
+        const leased = Object.values(rec.slots).filter((h) => h.leaseId !== '');
+        if (leased.length > 0) {
+          const soonest = Math.min(...leased.map((h) => h.durationMs / RECOVERY_FRACTION), RECOVERY_SPREAD_MS);
+          looks.push({ key, withinMs: Math.floor(soonest * this.#rand()) });
         }
       });
     }
-    return { released };
+    return { released, looks };
   }
 
   /** Leases held or retiring, for metrics and tests. */
@@ -249,17 +270,32 @@ export class LeaseKeeper {
     rec.retiring = [...rec.retiring, ...retireAll(rec, now, 0)].map((r) => ({ ...r, revokeAt: now }));
     rec.slots = {};
     await this.#revokeDue(rec, signal);
-    try {
-      if (rec.retiring.length === 0) {
-        await this.#deps.records.delete(rec.key, signal);
-        this.#records?.delete(rec.key);
-      } else await this.#put(rec, signal);
-    } catch (err) {
-      this.#deps.log.warn(
-        { secretsync: rec.key, reason: isSyncError(err) ? err.reason : 'unexpected' },
-        'could not update a lease record; the sweep retries',
-      );
+    if (rec.retiring.length > 0) {
+      await this.#putQuietly(rec, signal);
+      return;
     }
+    try {
+      await this.#deps.records.delete(rec.key, signal);
+      this.#records?.delete(rec.key);
+    } catch (err) {
+      this.#warnRecord(rec.key, err);
+    }
+  }
+
+  /** Writes a record the sweep will look at again anyway: a failure is logged, not raised. */
+  async #putQuietly(rec: LeaseRecord, signal: AbortSignal): Promise<void> {
+    try {
+      await this.#put(rec, signal);
+    } catch (err) {
+      this.#warnRecord(rec.key, err);
+    }
+  }
+
+  #warnRecord(key: Key, err: unknown): void {
+    this.#deps.log.warn(
+      { secretsync: key, reason: isSyncError(err) ? err.reason : 'unexpected' },
+      'could not update a lease record; the sweep retries',
+    );
   }
 
   #nextLookMs(rec: LeaseRecord, held: HeldSecret, slot: string, now: number): number {
@@ -318,4 +354,44 @@ function retireAll(rec: LeaseRecord, now: number, graceMs: number): RetiringLeas
       revokeAt: now + graceMs,
       expiresAt: h.hardExpiresAt ?? h.expiresAt,
     }));
+}
+
+/**
+ * After a start, a SecretSync holding leases is looked at within a sixth of its lease duration (at
+ * most a minute, spread at random): its refresh interval may be far longer than what is left of the
+ * lease, which its first look renews.
+ */
+export const RECOVERY_FRACTION = 6;
+export const RECOVERY_SPREAD_MS = 60_000;
+
+/** How often the leader sweeps lease records (what failed to revoke is retried then). */
+export const SWEEP_INTERVAL_MS = 5 * 60_000;
+
+/** Sweeps now (the workers just started) and every SWEEP_INTERVAL_MS until `signal` aborts. */
+export function startLeaseSweeps(
+  keeper: LeaseKeeper,
+  slotsOf: (key: Key, uid: string) => ReadonlySet<string> | undefined,
+  look: (key: Key, withinMs: number) => void,
+  signal: AbortSignal,
+  log: Logger,
+): void {
+  let first = true;
+  const sweep = (): void => {
+    keeper.sweep(slotsOf, signal).then(
+      ({ released, looks }) => {
+        if (released > 0) log.info({ released }, 'revoked the leases of SecretSyncs deleted meanwhile');
+        // Only after a start: later, each SecretSync's own schedule already follows its leases.
+        if (first) for (const l of looks) look(l.key, l.withinMs);
+        first = false;
+      },
+      (err: unknown) => {
+        if (!signal.aborted)
+          log.warn({ reason: isSyncError(err) ? err.reason : 'unexpected' }, 'lease sweep failed; will retry');
+      },
+    );
+  };
+  sweep();
+  const timer = setInterval(sweep, SWEEP_INTERVAL_MS);
+  timer.unref();
+  signal.addEventListener('abort', () => clearInterval(timer), { once: true });
 }

@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { parseDuration } from '../api/duration.js';
 import type { PkiSource } from '../api/dynamic.js';
+import type { Clock } from '../core/types.js';
 import { SyncError } from '../errors.js';
 import { enginePath, identityKey } from '../vault/index.js';
 import type { VaultLeases } from '../vault/types.js';
@@ -13,7 +14,7 @@ import { effectiveRenewBeforeMs } from './lease-timing.js';
 export function pkiRequest(
   item: PkiSource,
   ctx: DynamicContext,
-  deps: { vault: VaultLeases },
+  deps: { vault: VaultLeases; clock: Clock },
 ): { fingerprint: string; path: string; issue: (signal: AbortSignal) => Promise<Issued> } {
   const path = enginePath(item.mount, 'issue', item.role);
   const where = `${item.mount}/issue/${item.role}`;
@@ -71,7 +72,9 @@ export function pkiRequest(
     const notAfter = Date.parse(leaf.validTo);
     if (!Number.isFinite(notAfter) || !Number.isFinite(notBefore) || notAfter <= notBefore)
       throw bad('no valid validity period');
-    const lifetimeMs = notAfter - notBefore;
+    // From now, not from notBefore: Vault backdates notBefore (30 s by default), and a renewBefore
+    // taken from that longer span would re-issue a short-lived certificate at once, again and again.
+    const lifetimeMs = Math.max(0, notAfter - Math.max(notBefore, deps.clock.now()));
     return {
       leaseId: '',
       renewable: false,

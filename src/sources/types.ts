@@ -36,6 +36,9 @@ export interface SourceResult {
   /** When this result must be looked at again at the latest, whatever the refresh interval (a lease
    *  to renew, a certificate to re-issue), in ms from now. Absent: the refresh interval decides. */
   refreshWithinMs?: number;
+  /** When what this result holds stops working for good, ms since the epoch: a certificate's notAfter,
+   *  shown in status. Not a lease's end, which moves at every renewal (status would be written each time). */
+  notAfter?: number;
 }
 
 /**

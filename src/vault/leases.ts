@@ -154,7 +154,7 @@ export type LeaseCall = <T>(
 /** The VaultLeases of the dynamic sources over one authenticated exchange. */
 export function createVaultLeases(call: LeaseCall): VaultLeases {
   const opts = (ctx: LeaseCallContext, signal: AbortSignal) => ({ priority: ctx.priority, tenant: ctx.tenant, signal });
-  const onLease = <T>(
+  const onLease = async <T>(
     ctx: LeaseCallContext & { leaseId: string },
     operation: 'renew' | 'revoke' | 'lookup',
     body: Record<string, unknown>,
@@ -163,12 +163,12 @@ export function createVaultLeases(call: LeaseCall): VaultLeases {
   ): Promise<T> => {
     const what = `${operation} of a lease`;
     const path = operation === 'lookup' ? 'sys/leases/lookup' : leasePath(operation, ctx.leaseId);
-    return call(
+    return await call(
       ctx.identity,
       operation,
       { method: 'POST', path, body },
       what,
-      (res, credentials) => interpret(res, ctx.identity, what, credentials),
+      (res, credentials) => interpret(res, ctx.identity, what, [...credentials, ctx.leaseId]),
       opts(ctx, signal),
     );
   };

@@ -2,13 +2,18 @@
  * `npm run demo`: a newcomer's tour. Starts real etcd, kube-apiserver and OpenBao on loopback,
  * runs the built controller, syncs a sample secret, rotates it, and keeps running until Ctrl-C.
  *
- * With VAULTSYNC_DEMO_EXIT=1 (what CI runs) it stops after the rotation instead: exit status 0 and
- * the lines `demo: synced ...` and `demo: rotated ...` only when the Secret held exactly the values
- * written into OpenBao, first the original and then the rotated one; otherwise status 1.
+ * Then dynamic credentials: a PostgreSQL user minted for the demo app, logged in with, and revoked.
+ *
+ * With VAULTSYNC_DEMO_EXIT=1 (what CI runs) it stops after that instead: exit status 0 and the lines
+ * `demo: synced ...`, `demo: rotated ...`, `demo: database user ... minted` and `... revoked` only
+ * when the Secret held exactly the values written into OpenBao, first the original and then the
+ * rotated one, and the minted user could log in and was dropped; otherwise status 1.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { decode, createSecretSync, secretSync, waitReady, waitSecret } from '../e2e/helpers.js';
+import { decode, createSecretSync, deleteSecretSync, secretSync, waitReady, waitSecret } from '../e2e/helpers.js';
+import { databasePolicy, databaseRole, setupDatabase } from './dynamic.js';
+import { waitFor } from './http.js';
 import { TestEnv } from './testenv.js';
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -92,6 +97,8 @@ async function main(): Promise<void> {
     say('\n$ kubectl get secretsync -n demo');
     say(kubectl(env, ['get', 'secretsync', '-n', 'demo']).trimEnd());
 
+    await dynamicStep(env);
+
     if (process.env.VAULTSYNC_DEMO_EXIT === '1') {
       await stop();
       return;
@@ -104,6 +111,39 @@ async function main(): Promise<void> {
     await env.stop(true);
     process.exit(1);
   }
+}
+
+/**
+ * Dynamic credentials: a PostgreSQL user minted by OpenBao's database engine for the demo app,
+ * logged in with, then revoked (the user dropped) when the SecretSync is deleted.
+ */
+async function dynamicStep(env: TestEnv): Promise<void> {
+  say("\nstarting PostgreSQL behind OpenBao's database secrets engine…");
+  const pg = await setupDatabase(env);
+  await databaseRole(env, 'myapp', { defaultTtl: '1m', maxTtl: '10m' });
+  await env.policy('myapp-db', databasePolicy(['myapp']));
+  await env.role('app-db', { serviceAccounts: ['myapp'], namespaces: ['demo'], policies: ['myapp-db'] });
+  await createSecretSync(
+    env,
+    secretSync('demo', 'myapp-db', {
+      sources: [{ database: { role: 'myapp' } }],
+      auth: { kubernetes: { role: 'app-db', serviceAccountName: 'myapp' } },
+      target: { name: 'myapp-db' },
+    }),
+  );
+  await waitReady(env, 'demo', 'myapp-db', 'True');
+  const secret = await waitSecret(env, 'demo', 'myapp-db', (s) => decode(s.data).username !== undefined);
+  const { username = '', password = '' } = decode(secret.data);
+  say(`Secret demo/myapp-db: username = ${username}, password = ${mask(password)} (lease of 1m, renewed at ~2/3)`);
+  const login = await pg.tryQuery(username, password, 'SELECT current_user');
+  if (!login.ok || login.out !== username)
+    throw new Error(`could not log in to PostgreSQL as the synced user: ${login.out}`);
+  say(
+    `demo: database user ${username} minted for demo/myapp-db; logged in to PostgreSQL with it (SELECT current_user)`,
+  );
+  await deleteSecretSync(env, 'demo', 'myapp-db');
+  await waitFor('the user dropped', async () => !(await pg.generatedRoles()).includes(username), 30_000);
+  say(`demo: database user ${username} revoked when demo/myapp-db was deleted (gone from pg_roles)`);
 }
 
 /** Exactly these keys with these values. */

@@ -52,9 +52,10 @@ export class Proc {
     this.exited = new Promise((resolve) => {
       child.on('exit', (code, signal) => {
         this.exitCode = code ?? (signal ? 128 : 0);
-        log.end(`=== exit code=${code} signal=${signal}\n`);
         resolve(code);
       });
+      // After 'exit' the pipes may still deliver output: the log ends only when they are closed.
+      child.on('close', (code, signal) => log.end(`=== exit code=${code} signal=${signal}\n`));
     });
   }
 
