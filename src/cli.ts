@@ -9,6 +9,7 @@ Commands:
   trigger    Ask a running controller to refresh Vault paths now (vaultsync trigger --help)
   kms        Serve the Kubernetes KMS v2 API backed by Vault Transit (vaultsync kms --help)
   check      Check through the API server that vaultsync is installed and ready (helm test)
+  convert    Convert External Secrets Operator manifests into SecretSyncs (vaultsync convert --help)
   version    Print the version
 
 Keeps Kubernetes Secrets in step with HashiCorp Vault / OpenBao KV v2.
@@ -74,6 +75,10 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
     case 'kms': {
       const { runKms } = await import('./kms/index.js');
       return runKms(rest, { stdout: io.stdout, stderr: io.stderr });
+    }
+    case 'convert': {
+      const { runConvert } = await import('./convert/index.js');
+      return runConvert(rest, { stdout: io.stdout, stderr: io.stderr, env: io.env });
     }
     default:
       io.stderr(`vaultsync: unknown command "${command}" (see vaultsync --help)\n`);
