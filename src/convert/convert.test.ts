@@ -176,7 +176,7 @@ const exampleEs = {
 };
 
 describe("ESO's Vault store snippets", () => {
-  it('vault-kubernetes-store.yaml: Kubernetes auth with serviceAccountRef converts; its secretRef is dropped', () => {
+  it('vault-kubernetes-store.yaml: Kubernetes auth with serviceAccountRef converts (its secretRef is unused, in ESO too)', () => {
     const { conversions } = convertManifests([...kubernetesStore, ...manifests(exampleEs)]);
     const [conv] = conversions;
     expectValid(conv?.secretSync);
@@ -187,12 +187,7 @@ describe("ESO's Vault store snippets", () => {
       target: {},
       refresh: { interval: '1h' },
     });
-    expect(conv?.dropped).toEqual([
-      {
-        field: 'SecretStore vault-backend: spec.provider.vault.auth.kubernetes.secretRef',
-        why: expect.stringMatching(/serviceAccountRef is used/) as unknown,
-      },
-    ]);
+    expect(conv?.dropped).toEqual([]);
   });
 
   it('--vault-address equal to the store server leaves spec.vault.address out', () => {
@@ -336,11 +331,7 @@ describe('ESO docs/provider/hashicorp-vault.md examples, with its store on Kuber
       target: { name: 'example-sync' },
       refresh: { interval: '15s' },
     });
-    expect(conv?.dropped.map((d) => d.field)).toEqual([
-      'spec.data[1]',
-      'spec.data[2]',
-      'SecretStore vault-backend: spec.provider.vault.auth.kubernetes.secretRef',
-    ]);
+    expect(conv?.dropped.map((d) => d.field)).toEqual(['spec.data[1]', 'spec.data[2]']);
     expect(conv?.dropped[0]?.why).toMatch(/custom_metadata/);
   });
 

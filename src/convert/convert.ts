@@ -223,11 +223,27 @@ function convertExternalSecret(
   if (sources.length === 0) {
     return { from, error: 'nothing left to read: every data and dataFrom entry was dropped', dropped, storeKey: key };
   }
+  // The schema's order, for people reading the YAML (absent members are left out).
+  const { vault, auth, data, sources: items, template, target, refresh } = spec;
+  const ordered: ConvertedSecretSync['spec'] = {
+    vault,
+    auth,
+    ...(data && { data }),
+    ...(items && { sources: items }),
+    ...(template && { template }),
+    target,
+    refresh,
+  };
   const metadata: ConvertedSecretSync['metadata'] = { name: es.name };
   if (es.namespace !== undefined) metadata.namespace = es.namespace;
   const labels = f.strings('metadata.labels');
   if (labels && Object.keys(labels).length > 0) metadata.labels = labels;
-  return { from, secretSync: { apiVersion: API_VERSION, kind: KIND, metadata, spec }, dropped, storeKey: key };
+  return {
+    from,
+    secretSync: { apiVersion: API_VERSION, kind: KIND, metadata, spec: ordered },
+    dropped,
+    storeKey: key,
+  };
 }
 
 /** One plain source: the vault.kv shorthand; otherwise the sources list. */

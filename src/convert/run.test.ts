@@ -127,6 +127,28 @@ describe('vaultsync convert', () => {
     expect(out.stderr).toContain('no ExternalSecret in the input');
   });
 
+  it("never prints a Secret's data given with the manifests (a token Secret beside its store)", async () => {
+    const canary = 'canary-token-4b1e9d7c';
+    const file = join(dir, 'with-secret.yaml');
+    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'vault-token', namespace: clean.namespace } };
+    await writeFile(
+      file,
+      yamlOf(
+        { ...secret, stringData: { token: canary } },
+        { ...secret, data: { token: Buffer.from(canary).toString('base64') } },
+        storeFor(store, clean.namespace),
+        clean.externalSecret,
+      ),
+    );
+    const { out, io } = capture();
+    expect(await runConvert(['-f', file], io)).toBe(0);
+    expect(out.stderr).toContain('skipped Secret vault-token');
+    for (const text of [out.stdout, out.stderr]) {
+      expect(text).not.toContain(canary);
+      expect(text).not.toContain(Buffer.from(canary).toString('base64'));
+    }
+  });
+
   it('usage errors exit 2', async () => {
     for (const argv of [
       [],

@@ -114,9 +114,8 @@ export function mapStore(store: Manifest, namespace: string | undefined, opts: S
   if (role === undefined) {
     return { ok: false, why: `${store.kind} ${store.name} has no auth.kubernetes.role` };
   }
-  const auth: KubernetesAuth = { role };
   const authMount = f.str(`${k}.mountPath`)?.replace(/^\/+|\/+$/g, '');
-  if (authMount !== undefined) auth.mount = authMount;
+  const auth: KubernetesAuth = authMount === undefined ? { role } : { mount: authMount, role };
   const sa = f.str(`${k}.serviceAccountRef.name`);
   if (sa !== undefined) {
     auth.serviceAccountName = sa;
@@ -129,7 +128,7 @@ export function mapStore(store: Manifest, namespace: string | undefined, opts: S
     }
     const audiences = f.get(`${k}.serviceAccountRef.audiences`);
     if (Array.isArray(audiences) && audiences.length > 0) auth.audiences = audiences.map(String);
-    f.drop(`${k}.secretRef`, 'serviceAccountRef is used; a long-lived token Secret is never read');
+    f.use(`${k}.secretRef`); // ESO itself ignores it when serviceAccountRef is set: nothing is lost
   } else if (f.has(`${k}.secretRef`)) {
     return {
       ok: false,
