@@ -9,7 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import { SecretSyncSpecSchema, validateSecretSync } from '../api/index.js';
 import { convertManifests, formatInterval, goDurationMs, kvRef, type ConvertedSecretSync } from './convert.js';
 import { InputError, parseManifests, type Manifest } from './manifests.js';
-import { e2eCases, fixture, storeFor } from './testing/fixtures.js';
+import { caseManifests, e2eCases, fixture, storeFor } from './testing/fixtures.js';
 
 function manifests(...objs: Record<string, unknown>[]): Manifest[] {
   const out = { manifests: [] as Manifest[], skipped: [] };
@@ -83,6 +83,12 @@ const EXPECTED_SPEC: Record<string, unknown> = {
     target: { name: 'target-secret' },
     refresh: { interval: '5s' },
   },
+  JSONDataFromSyncReferent: {
+    vault: { kv: { mount: 'secret', path: 'e2e-referent-one' } },
+    auth,
+    target: { name: 'target-secret' },
+    refresh: { interval: '5s' },
+  },
   JSONDataFromRewrite: {
     vault: {},
     auth,
@@ -147,7 +153,7 @@ describe("ESO's Vault end-to-end cases", () => {
 
   for (const c of cases) {
     it(`${c.name} (${c.from})`, () => {
-      const { conversions } = convertManifests(manifests(storeFor(store, c.namespace), c.externalSecret));
+      const { conversions } = convertManifests(manifests(...caseManifests(c)));
       const [conv] = conversions;
       expect(conversions).toHaveLength(1);
       expect(conv?.dropped.map((d) => d.field)).toEqual(EXPECTED_DROPS[c.name] ?? []);

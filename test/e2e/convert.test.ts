@@ -11,14 +11,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
-import { e2eCases, storeFor, type E2eCase } from '../../src/convert/testing/fixtures.js';
+import { caseManifests, e2eCases, type E2eCase } from '../../src/convert/testing/fixtures.js';
 import { call, must, waitFor } from '../env/http.js';
 import { REPO, TestEnv } from '../env/testenv.js';
 import { decode, getSecret, waitSecret, type SecretObject } from './helpers.js';
 
 const run = promisify(execFile);
 const ESO = 'external-secrets.io';
-const { store, cases } = e2eCases();
+const { cases } = e2eCases();
 
 /** Cases the converter must refuse, and keys where a reported drop makes our Secret differ from ESO's. */
 const NOT_CONVERTED = ['JSONWithoutProperty', 'FindByName'];
@@ -27,6 +27,7 @@ const DIFFERS_BY_DROP: Record<string, string[]> = { DecodingPolicySync: ['name',
 let env: TestEnv;
 let failed = true;
 let fromCluster: { code: number; stdout: string; stderr: string };
+let manifestsYaml = '';
 
 /** The ESO CRDs, reduced to what the apiserver needs to store and serve them (v1 and v1beta1). */
 function esoCrd(kind: string, plural: string, scope: 'Namespaced' | 'Cluster') {
@@ -85,21 +86,29 @@ beforeAll(async () => {
     namespaces: cases.map((c) => c.namespace),
     policies: ['eso-e2e'],
   });
-  for (const c of cases) {
-    await env.createServiceAccount(c.namespace, 'default');
-    for (const [path, data] of Object.entries(c.vault)) await env.writeKv(path, data);
-    const ns = `/apis/${ESO}/v1/namespaces/${c.namespace}`;
-    await must(env.kube, 'POST', `${ns}/secretstores`, storeFor(store, c.namespace));
-    const [group, version] = String(c.externalSecret.apiVersion).split('/');
-    await must(
-      env.kube,
-      'POST',
-      `/apis/${group}/${version}/namespaces/${c.namespace}/externalsecrets`,
-      c.externalSecret,
-    );
+  // ESO requires a server: the test OpenBao's, which convert is told is the controller's (--vault-address).
+  const withServer = (m: Record<string, unknown>) => {
+    if (m.kind === 'ExternalSecret') return m;
+    const copy = structuredClone(m) as { spec: { provider: { vault: Record<string, unknown> } } };
+    copy.spec.provider.vault.server = env.vaultAddr;
+    return copy;
+  };
+  manifestsYaml = cases.flatMap((c) => caseManifests(c).map((m) => stringify(withServer(m)))).join('---\n');
+  for (const doc of docsOf(manifestsYaml)) {
+    const meta = doc.metadata as { name: string; namespace?: string };
+    const plural = `${String(doc.kind).toLowerCase()}s`;
+    const where = meta.namespace === undefined ? '' : `/namespaces/${meta.namespace}`;
+    if (meta.namespace !== undefined) await env.createServiceAccount(meta.namespace, 'default');
+    await must(env.kube, 'POST', `/apis/${String(doc.apiVersion)}${where}/${plural}`, doc, [409]);
   }
+  for (const c of cases) for (const [path, data] of Object.entries(c.vault)) await env.writeKv(path, data);
   await env.startController();
-  fromCluster = await convert(['--from-cluster', `--kubeconfig=${env.adminKubeconfig}`, '--allow-dropped']);
+  fromCluster = await convert([
+    '--from-cluster',
+    `--kubeconfig=${env.adminKubeconfig}`,
+    `--vault-address=${env.vaultAddr}`,
+    '--allow-dropped',
+  ]);
   failed = false;
 });
 
@@ -126,16 +135,13 @@ describe('vaultsync convert on ESO e2e cases', () => {
 
   it('converting the same manifests from files gives the same SecretSyncs; without --allow-dropped, none', async () => {
     const file = join(env.dir, 'eso.yaml');
-    writeFileSync(
-      file,
-      cases.flatMap((c) => [stringify(storeFor(store, c.namespace)), stringify(c.externalSecret)]).join('---\n'),
-    );
-    const fromFiles = await convert(['-f', file, '--allow-dropped']);
+    writeFileSync(file, manifestsYaml);
+    const fromFiles = await convert(['-f', file, `--vault-address=${env.vaultAddr}`, '--allow-dropped']);
     expect(fromFiles.code).toBe(0);
     const key = (d: Record<string, unknown>) => JSON.stringify(d.metadata);
     const sorted = (docs: Record<string, unknown>[]) => docs.sort((a, b) => key(a).localeCompare(key(b)));
     expect(sorted(docsOf(fromFiles.stdout))).toEqual(sorted(docsOf(fromCluster.stdout)));
-    const strict = await convert(['-f', file]);
+    const strict = await convert(['-f', file, `--vault-address=${env.vaultAddr}`]);
     expect(strict.code).toBe(1);
     expect(strict.stdout).toBe('');
   });

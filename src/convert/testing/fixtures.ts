@@ -26,8 +26,19 @@ export interface E2eCase {
 }
 
 /** ESO's Vault e2e cases as manifests (test/fixtures/eso/e2e/vault-cases.yaml). */
-export function e2eCases(): { store: Record<string, unknown>; cases: E2eCase[] } {
-  return parse(fixture('e2e/vault-cases.yaml')) as { store: Record<string, unknown>; cases: E2eCase[] };
+export function e2eCases(): {
+  store: Record<string, unknown>;
+  clusterStore: Record<string, unknown>;
+  cases: E2eCase[];
+} {
+  return parse(fixture('e2e/vault-cases.yaml')) as ReturnType<typeof e2eCases>;
+}
+
+/** The manifests of one case: its store (or the ClusterSecretStore) and its ExternalSecret. */
+export function caseManifests(c: E2eCase): Record<string, unknown>[] {
+  const { store, clusterStore } = e2eCases();
+  const ref = (c.externalSecret.spec as { secretStoreRef: { kind?: string } }).secretStoreRef;
+  return [ref.kind === 'ClusterSecretStore' ? clusterStore : storeFor(store, c.namespace), c.externalSecret];
 }
 
 /** The case's store placed in the case's namespace. */
