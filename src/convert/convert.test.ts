@@ -328,6 +328,12 @@ describe('ESO docs/provider/hashicorp-vault.md examples, with its store on Kuber
     expect(docs.skipped.map((s) => s.what)).toEqual(['Secret vault-token']);
   });
 
+  it('the page names all six vault-example: the first is converted, the others refused as duplicates', () => {
+    const all = convertManifests([...manifests(store), ...es.map(withStore)]).conversions;
+    expect(all.map((c) => c.error === undefined)).toEqual([true, false, false, false, false, false]);
+    expect(all[1]?.error).toBe('the input has another ExternalSecret of this name (doc#3), converted instead');
+  });
+
   it('the first example: foobar from foo/my-value; the metadataPolicy: Fetch entries are dropped', () => {
     const conv = convert(0);
     expectValid(conv?.secretSync);

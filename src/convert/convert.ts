@@ -75,9 +75,28 @@ const SECRET_KEY = new RegExp(SECRET_KEY_PATTERN);
 
 /** Converts every ExternalSecret in `manifests`, resolving its store among them. */
 export function convertManifests(manifests: readonly Manifest[], opts: ConvertOptions = {}): ConvertResult {
+  const first = new Map<string, Manifest>();
   const conversions = manifests
     .filter((m) => m.kind === 'ExternalSecret')
-    .map((es) => convertExternalSecret(es, manifests, opts));
+    .map((es) => {
+      const id = `${es.namespace ?? ''}/${es.name}`;
+      const earlier = first.get(id);
+      if (earlier !== undefined) {
+        const from = {
+          kind: es.kind,
+          name: es.name,
+          origin: es.origin,
+          ...(es.namespace && { namespace: es.namespace }),
+        };
+        return {
+          from,
+          error: `the input has another ExternalSecret of this name (${earlier.origin}), converted instead`,
+          dropped: [],
+        };
+      }
+      first.set(id, es);
+      return convertExternalSecret(es, manifests, opts);
+    });
   const used = new Set(conversions.map((c) => c.storeKey).filter((k) => k !== undefined));
   const skipped: Skipped[] = manifests
     .filter((m) => m.kind !== 'ExternalSecret' && !used.has(storeKey(m.kind, m.name, m.namespace)))
