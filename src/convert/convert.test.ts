@@ -196,6 +196,60 @@ describe("ESO's Vault store snippets", () => {
     expect(conv?.dropped).toEqual([]);
   });
 
+  it('namespace, caBundle (base64 → PEM text), audiences; tls, headers, retrySettings dropped with why', () => {
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
+    const raw = structuredClone(kubernetesStore[0]!.raw) as unknown as {
+      spec: { provider: { vault: Record<string, unknown> } & Record<string, unknown> } & Record<string, unknown>;
+    };
+    Object.assign(raw.spec.provider.vault, {
+      server: 'https://vault.acme.org:8200/',
+      namespace: 'team-a/',
+      caBundle: Buffer.from(pem).toString('base64'),
+      tls: { certSecretRef: { name: 'c' } },
+      headers: { 'X-A': 'b' },
+      auth: { kubernetes: { role: 'demo', serviceAccountRef: { name: 'my-sa', audiences: ['vault', 'other'] } } },
+    });
+    raw.spec.retrySettings = { maxRetries: 3 };
+    const conv = convertManifests(manifests(raw, exampleEs)).conversions[0];
+    expectValid(conv?.secretSync);
+    expect(conv?.secretSync?.spec.vault).toEqual({
+      address: 'https://vault.acme.org:8200',
+      namespace: 'team-a',
+      caBundle: pem,
+      kv: { mount: 'secret', path: 'app/config' },
+    });
+    expect(conv?.secretSync?.spec.auth).toEqual({
+      kubernetes: { role: 'demo', serviceAccountName: 'my-sa', audiences: ['vault', 'other'] },
+    });
+    expect(conv?.dropped.map((d) => d.field)).toEqual([
+      'SecretStore vault-backend: spec.provider.vault.tls',
+      'SecretStore vault-backend: spec.provider.vault.headers',
+      'SecretStore vault-backend: spec.retrySettings',
+    ]);
+  });
+
+  it("no serviceAccountRef (ESO's own ServiceAccount) and no store path: reported; the mount comes from the key", () => {
+    const raw = structuredClone(kubernetesStore[0]!.raw) as unknown as {
+      spec: { provider: { vault: Record<string, unknown> } };
+    };
+    raw.spec.provider.vault.auth = { kubernetes: { mountPath: 'k8s', role: 'demo' } };
+    delete raw.spec.provider.vault.path;
+    const es = {
+      ...exampleEs,
+      spec: { ...exampleEs.spec, data: [{ secretKey: 'p', remoteRef: { key: 'kv/data/app', property: 'p' } }] },
+    };
+    const conv = convertManifests(manifests(raw, es)).conversions[0];
+    expectValid(conv?.secretSync);
+    expect(conv?.secretSync?.spec.auth).toEqual({ kubernetes: { mount: 'k8s', role: 'demo' } });
+    expect(conv?.secretSync?.spec.vault.kv).toEqual({ mount: 'kv', path: 'app' });
+    expect(conv?.dropped).toEqual([
+      {
+        field: 'SecretStore vault-backend: spec.provider.vault.auth.kubernetes.serviceAccountRef',
+        why: expect.stringMatching(/--allow-controller-identity/) as unknown,
+      },
+    ]);
+  });
+
   it('--vault-address equal to the store server leaves spec.vault.address out', () => {
     const { conversions } = convertManifests([...kubernetesStore, ...manifests(exampleEs)], {
       controllerAddress: 'https://vault.acme.org/',
