@@ -23,6 +23,9 @@ export const reasons = {
   PropertyNotFound: { terminal: false },
   /** A Vault key cannot be a Secret key (all-keys mode), or a rendered value is unusable. */
   InvalidSecretKey: { terminal: false },
+  /** A spec.template failed to parse or render (syntax, unknown variable or filter, a limit of time,
+   *  memory or output). Parse errors are terminal; render errors depend on the data and are retried. */
+  TemplateError: { terminal: false },
   /** The rendered Secret would exceed the API server's 1 MiB object limit. */
   SecretTooLarge: { terminal: false },
   /** A Secret of the target name exists and is not managed by this SecretSync. */

@@ -169,16 +169,17 @@ async function syncOnce(
   const requeueAfterMs = Math.min(periodic, ...reads.map((r) => r.refreshWithinMs ?? Infinity));
   const versions = reads.map((r) => r.version);
 
-  const { desired, nonEnvVarKeys } = await guard('BadVaultData', 'rendering the Secret', log, () => {
-    const rendered = renderSources(
+  const { desired, nonEnvVarKeys } = await guard('BadVaultData', 'rendering the Secret', log, async () => {
+    const rendered = await renderSources(
       reads.map((read, i) => {
         const { item, field, target } = selected[i] ?? { item: {}, field: '', target: { mount: '', path: '' } };
         return { item, field, data: read.data, where: `${target.mount}/${target.path} version ${read.version}` };
       }),
+      { template: sync.spec.template, type: sync.spec.target.type },
     );
     const secret = desiredSecret(sync, rendered.data, versions, settings.hashKey);
     checkSecretSize(secret);
-    return Promise.resolve({ desired: secret, nonEnvVarKeys: rendered.nonEnvVarKeys });
+    return { desired: secret, nonEnvVarKeys: rendered.nonEnvVarKeys };
   });
 
   const name = targetName(sync);

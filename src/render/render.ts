@@ -1,7 +1,9 @@
-import type { DataItem, SourceItem } from '../api/index.js';
+import type { DataItem, SourceItem, TemplateSpec } from '../api/index.js';
 import { SyncError } from '../errors.js';
 import type { SecretObject } from '../controller/types.js';
-import { mergeItems, renderItem } from './shape.js';
+import { checkSecretType } from './secret-type.js';
+import { mergeItems, renderItem, type Values } from './shape.js';
+import { renderTemplates } from './template.js';
 import { isEnvVarName } from './values.js';
 
 export { isEnvVarName, quoteName, renderValue, secretKeyProblem } from './values.js';
@@ -58,15 +60,35 @@ export interface ReadItem {
   where: string;
 }
 
-/** Renders every source item and merges them into the Secret's data (shape.ts has the rules). */
-export function renderSources(reads: readonly ReadItem[]): RenderedData {
+/** What the Secret is to hold besides the sources: spec.template and spec.target.type. */
+export interface Shaping {
+  template?: TemplateSpec | undefined;
+  type: string;
+}
+
+/**
+ * Renders every source item, merges them (shape.ts has the rules), applies the templates
+ * (Replace: only their keys; Merge: theirs over the merged ones) and checks the keys the Secret's
+ * type requires.
+ */
+export async function renderSources(reads: readonly ReadItem[], shaping: Shaping): Promise<RenderedData> {
   const items = reads.map((r) => renderItem(r.item, r.data, r.where, r.field));
-  return secretData(
-    mergeItems(
-      items,
-      reads.map((r) => r.field),
-    ),
+  let values = mergeItems(
+    items,
+    reads.map((r) => r.field),
   );
+  if (shaping.template !== undefined) {
+    const sources = new Map<string, Values>();
+    reads.forEach((r, i) => {
+      const item = items[i];
+      if (r.item.name !== undefined && item !== undefined)
+        sources.set(r.item.name, new Map([...item.all, ...item.picked]));
+    });
+    const rendered = await renderTemplates(shaping.template, { values, sources });
+    values = shaping.template.mergePolicy === 'Merge' ? new Map([...values, ...rendered]) : rendered;
+  }
+  checkSecretType(shaping.type, values);
+  return secretData(values);
 }
 
 /** `Vault version 3`, or `Vault versions 3, 7` with several sources. */

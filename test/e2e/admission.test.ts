@@ -499,8 +499,8 @@ const reported: Reported[] = [
   {
     name: 'tls-without-keys',
     spec: (s) => ({ ...s, target: { name: 'tls-without-keys', type: 'kubernetes.io/tls' } }),
-    reason: 'KubernetesApiError',
-    hint: ['tls.crt', 'Required value'],
+    reason: 'InvalidSpec',
+    hint: ['kubernetes.io/tls needs the keys tls.crt, tls.key'],
   },
   {
     name: 'bad-label-key',

@@ -17,6 +17,7 @@ export interface SecretSyncObject {
     observedGeneration?: number;
     secretName?: string;
     vaultVersion?: number;
+    sourceVersions?: number[];
     lastSyncTime?: string;
   };
 }
