@@ -100,8 +100,8 @@ function b64dec(text: string): string {
 function toJson(v: unknown): string {
   try {
     // JSON.stringify(undefined) is undefined at run time, whatever its declared type.
-    const text: string | undefined = JSON.stringify(v);
-    return text ?? 'null';
+    // JSON.stringify(undefined) returns undefined at run time, whatever its declared type says.
+    return v === undefined ? 'null' : JSON.stringify(v);
   } catch {
     throw new FilterError('toJson: the value cannot be encoded as JSON');
   }
