@@ -138,6 +138,10 @@ describe('chart RBAC', () => {
     const secretVerbs = clusterRules.find((r) => r.resources.includes('secrets'))?.verbs;
     expect(secretVerbs).not.toContain('patch');
     expect(clusterRules.flatMap((r) => r.apiGroups)).not.toContain('events.k8s.io');
+    // Rollout restarts: patch of the three workload kinds, nothing else in apps (no get, no update).
+    expect(normalize(clusterRules.filter((r) => r.apiGroups.includes('apps')))).toEqual(
+      normalize([{ apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'daemonsets'], verbs: ['patch'] }]),
+    );
   });
 });
 

@@ -10,13 +10,14 @@ import type { FastifyInstance } from 'fastify';
 import type { SecretSync } from './api/index.js';
 import type { Config } from './config.js';
 import { createLogger } from './log/index.js';
-import { reconcileSettings, SecretSyncController } from './controller/index.js';
+import { reconcileSettings, RolloutRestarter, SecretSyncController } from './controller/index.js';
 import { splitKey, type Logger } from './core/types.js';
 import {
   KubeEventRecorder,
   LeaderElector,
   electionIdentity,
   KubeStatusWriter,
+  KubeWorkloadPatcher,
   ManagedSecrets,
   TokenRequestSource,
   WriteLimiter,
@@ -125,6 +126,14 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     revokeGraceMs: config.vault.leaseRevokeGraceMs,
   });
   const dynamic = { vault: vault.leases, keeper, clock };
+  const restarts = new RolloutRestarter({
+    patcher: new KubeWorkloadPatcher({ api: kube.http, limiter }),
+    events,
+    syncs,
+    clock,
+    log,
+    hashKey,
+  });
 
   const controller = new SecretSyncController({
     syncs,
@@ -136,6 +145,7 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     clock,
     log,
     metrics,
+    restarts,
     settings: reconcileSettings(config, hashKey),
     concurrency: config.concurrency,
     maxSecretSyncsPerNamespace: config.tenancy.maxSecretSyncsPerNamespace,
@@ -229,6 +239,8 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
 
   const stop = async (): Promise<void> => {
     await controller.stopWorkers();
+    // Restarts waiting in their window are dropped (docs/refresh.md); ones being patched finish.
+    await restarts.stop();
     // Only after the last write: an empty holder lets a standby take over at once.
     await elector?.release();
     if (elector !== undefined && le.shutdownDrainMs > 0) {

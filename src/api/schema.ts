@@ -356,9 +356,26 @@ export const RefreshSchema = Type.Object(
         ],
       }),
     ),
+    policy: Type.Optional(
+      Type.Union([Type.Literal('Periodic'), Type.Literal('OnChange'), Type.Literal('CreatedOnce')], {
+        description:
+          'When Vault is read again (docs/refresh.md). Periodic: every interval. OnChange: only when the spec changes (generation), a webhook push arrives or the vaultsync.io/force-sync annotation gets a new value; a Secret deleted or edited by hand is written again. CreatedOnce: the Secret is written once and, while it exists, never read for or written again (deleted, it is created again). Default: Periodic.',
+        default: 'Periodic',
+      }),
+    ),
   },
-  { description: 'Periodic refresh.', default: {} },
+  { description: 'When Vault is read again.', default: {} },
 );
+
+/** Workload kinds a SecretSync may restart (apps/v1). */
+export const ROLLOUT_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
+
+export const RolloutRestartTargetSchema = Type.Object({
+  kind: Type.Union([Type.Literal('Deployment'), Type.Literal('StatefulSet'), Type.Literal('DaemonSet')], {
+    description: 'Kind of the workload (apps/v1).',
+  }),
+  name: dnsSubdomain("Name of the workload in the SecretSync's namespace."),
+});
 
 export const SecretSyncSpecSchema = Type.Object(
   {
@@ -382,6 +399,16 @@ export const SecretSyncSpecSchema = Type.Object(
     template: Type.Optional(TemplateSchema),
     target: TargetSchema,
     refresh: RefreshSchema,
+    rolloutRestartTargets: Type.Optional(
+      Type.Array(RolloutRestartTargetSchema, {
+        description:
+          "Workloads in this namespace to restart, the way `kubectl rollout restart` does, when (and only when) the Secret's data changes: their pod template gets the vaultsync.io/restartedAt and vaultsync.io/restart-digest annotations. Not at the first sync, not for a refresh that changes nothing; a missing workload is a Warning event, not a failed sync (docs/refresh.md).",
+        minItems: 1,
+        maxItems: 16,
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['kind', 'name'],
+      }),
+    ),
   },
   {
     description: 'What to read from Vault and which Secret to write.',
@@ -425,6 +452,13 @@ export const SecretSyncStatusSchema = Type.Object({
         'With pki sources: when the soonest of the certificates in the Secret expires (its notAfter); a new one is issued before.',
     }),
   ),
+  lastForceSync: Type.Optional(
+    Type.String({
+      description:
+        'The vaultsync.io/force-sync annotation value last handled (values over 253 characters as sha256:<hex> of it): a new value means one fresh read.',
+      maxLength: 300,
+    }),
+  ),
 });
 
 export type SecretSyncSpec = Static<typeof SecretSyncSpecSchema>;
@@ -435,6 +469,8 @@ export type AllKeys = Static<typeof AllKeysSchema>;
 export type SourceItem = Static<typeof SourceItemSchema>;
 export type TemplateSpec = Static<typeof TemplateSchema>;
 export type DecodingStrategy = (typeof DECODING_STRATEGIES)[number];
+export type RefreshPolicy = NonNullable<Static<typeof RefreshSchema>['policy']>;
+export type RolloutRestartTarget = Static<typeof RolloutRestartTargetSchema>;
 
 /** Object metadata fields the controller relies on (a subset of ObjectMeta). */
 export interface ObjectMeta {

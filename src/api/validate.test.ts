@@ -37,7 +37,7 @@ describe('validateSecretSync', () => {
       vault: { kv: { path: 'myapp/config', mount: 'secret' } },
       auth: { kubernetes: { role: 'app-read', serviceAccountName: 'myapp' } },
       target: { type: 'Opaque', immutable: false, deletionPolicy: 'Delete' },
-      refresh: {},
+      refresh: { policy: 'Periodic' },
     });
     expect(result.value.metadata.generation).toBe(2);
     expect(input).toEqual(before);
@@ -59,6 +59,7 @@ describe('validateSecretSync', () => {
     expect(result.ok && result.value.spec).toEqual({
       ...obj.spec,
       vault: { kv: { path: 'myapp/config', mount: 'kv' } },
+      refresh: { interval: '1h30m', policy: 'Periodic' },
     });
     expect(result.ok && result.value.status?.vaultVersion).toBe(3);
   });

@@ -8,5 +8,11 @@ export {
 export { classifyError, describeError } from './classify.js';
 export { refreshIntervalMs, initialDelayMs, type RefreshSettings } from './interval.js';
 export { identityFor, type IdentityDefaults } from './identity.js';
-export { READY } from './status.js';
 export * from './types.js';
+export {
+  RolloutRestarter,
+  RESTARTED_AT_ANNOTATION,
+  RESTART_DIGEST_ANNOTATION,
+  type RolloutRestarterDeps,
+} from './rollout.js';
+export { FORCE_SYNC_ANNOTATION, RefreshMemory, decideRead, forceSyncToken, policyOf } from './refresh-policy.js';

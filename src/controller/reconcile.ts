@@ -11,13 +11,22 @@ import { describeError } from './classify.js';
 import { deleteOwnedSecrets } from './cleanup.js';
 import { identityFor, type IdentityDefaults } from './identity.js';
 import { refreshIntervalMs, type RefreshSettings } from './interval.js';
-import { failureStatus, sameStatus, successStatus } from './status.js';
+import {
+  decideRead,
+  forceSyncPending,
+  forceSyncToken,
+  policyOf,
+  requeueAfter,
+  type RefreshMemory,
+} from './refresh-policy.js';
+import { failureStatus, keptStatus, sameStatus, successStatus } from './status.js';
 import type {
   EventRecorder,
   ManagedSecretIndex,
   SecretStore,
   SecretSyncLister,
   StatusWriter,
+  StoredSecret,
   SyncMetrics,
 } from './types.js';
 
@@ -45,6 +54,10 @@ export interface ReconcileDeps {
   settings: ReconcileSettings;
   /** Whether the namespace's bound on SecretSyncs lets this one sync (controller/quota.ts). */
   quota?: { check(key: Key): SyncError | undefined };
+  /** What the refresh policies remember per key (controller/refresh-policy.ts); absent: nothing. */
+  memory?: RefreshMemory;
+  /** Told when a Secret's data changed, to restart spec.rolloutRestartTargets (controller/rollout.ts). */
+  restarts?: { noteChange(sync: SecretSync, dataDigest: string): void };
 }
 
 /** Vault requests inherit the request's priority: pushed and new SecretSyncs overtake periodic
@@ -70,9 +83,17 @@ interface Synced {
   /** The version of each source item, in order. */
   versions: number[];
   write: WriteResult;
-  requeueAfterMs: number;
+  requeueAfterMs: number | undefined;
   /** The soonest notAfter of the sources (certificates), ms since the epoch. */
   notAfter?: number;
+}
+
+/** The refresh policy left the Secret as it is: nothing read, nothing written. */
+interface Kept {
+  kept: 'CreatedOnce' | 'OnChange';
+  secretName: string;
+  /** The cached Secret kept (its version annotation says what it holds). */
+  secret: StoredSecret;
 }
 
 /** Makes the Secret of one SecretSync match Vault. Safe to call any number of times.
@@ -92,12 +113,13 @@ export async function reconcile(request: Request, deps: ReconcileDeps, signal: A
       Promise.all(deps.sources.map((s) => s.release?.(key, signal) ?? Promise.resolve())),
     );
     deps.metrics.forget(key);
+    deps.memory?.forget(key);
     return {};
   }
 
   const started = deps.clock.now();
   const seconds = () => (deps.clock.now() - started) / 1000;
-  let done: Synced;
+  let done: Synced | Kept;
   try {
     done = await syncOnce(request, sync, deps, log, signal);
   } catch (err) {
@@ -108,15 +130,24 @@ export async function reconcile(request: Request, deps: ReconcileDeps, signal: A
     throw error;
   }
 
-  const status = successStatus(sync, { ...done, wrote: done.write !== 'unchanged' }, deps.clock.now());
+  // Whatever the force-sync annotation holds now has been handled: read fresh, or (CreatedOnce) ignored.
+  const forceSync = forceSyncToken(sync);
+  const now = deps.clock.now();
+  const status =
+    'kept' in done
+      ? keptStatus(sync, { ...done, forceSync }, now)
+      : successStatus(sync, { ...done, wrote: done.write !== 'unchanged', forceSync }, now);
   if (!sameStatus(status, sync.status)) {
     await guard('KubernetesApiError', 'writing SecretSync status', log, () =>
       deps.status.patchStatus(sync, status, signal),
     );
   }
-  deps.metrics.observeSync(done.write === 'unchanged' ? 'Unchanged' : 'Synced', seconds());
-  deps.metrics.markFresh(key, Math.floor(deps.clock.now() / 1000));
-  return { requeueAfterMs: done.requeueAfterMs };
+  const changed = !('kept' in done) && done.write !== 'unchanged';
+  deps.metrics.observeSync(changed ? 'Synced' : 'Unchanged', seconds());
+  // Kept by its policy is the state the SecretSync asks for: fresh, as far as it wants to be.
+  deps.metrics.markFresh(key, Math.floor(now / 1000));
+  if ('kept' in done) return {};
+  return done.requeueAfterMs === undefined ? { reachedDependencies: true } : { requeueAfterMs: done.requeueAfterMs };
 }
 
 async function syncOnce(
@@ -125,7 +156,7 @@ async function syncOnce(
   deps: ReconcileDeps,
   log: Logger,
   signal: AbortSignal,
-): Promise<Synced> {
+): Promise<Synced | Kept> {
   const { key } = request;
   const { settings, secrets } = deps;
   const over = deps.quota?.check(key);
@@ -141,6 +172,28 @@ async function syncOnce(
       throw new SyncError('InvalidSpec', `invalid SecretSync: ${problems.slice(0, 5).join('; ')}`);
     return Promise.resolve(selectSources(deps.sources, sync));
   });
+  const name = targetName(sync);
+  const decision = decideRead({
+    key,
+    sync,
+    fresh: request.fresh,
+    secret: secrets.getCached(sync.metadata.namespace, name),
+    remembered: deps.memory?.get(key),
+    now: deps.clock.now(),
+    sourceHoldsLeases: selected.some(({ source }) => source.release !== undefined),
+  });
+  if (!decision.read) {
+    if (forceSyncPending(sync)) {
+      deps.events.record(
+        sync,
+        'Warning',
+        'ForceSyncIgnored',
+        `refresh.policy CreatedOnce keeps Secret ${name} as it is, so vaultsync.io/force-sync reads nothing; delete the Secret to have it created again from Vault`,
+      );
+    }
+    log.debug({ secret: name, policy: decision.why }, 'Secret kept by the refresh policy');
+    return { kept: decision.why, secretName: name, secret: decision.secret };
+  }
   const maxAgeMs = readMaxAgeMs(intervalMs, settings.readCacheTtlMs);
   // Items are read side by side; the coalescing reader shares what several SecretSyncs read alike.
   const reads = await Promise.all(
@@ -153,7 +206,7 @@ async function syncOnce(
             index,
             identity,
             target,
-            fresh: request.fresh,
+            fresh: decision.fresh,
             maxAgeMs,
             priority: VAULT_PRIORITY[request.priority],
           },
@@ -166,7 +219,14 @@ async function syncOnce(
   // With several sources the first one sets the phase.
   const phase = selected[0]?.target ?? { mount: '', path: '' };
   const periodic = refreshDelayMs(deps.clock.now(), intervalMs, readGroupKey(identity, phase));
-  const requeueAfterMs = Math.min(periodic, ...reads.map((r) => r.refreshWithinMs ?? Infinity));
+  // Under OnChange a source's refreshWithinMs (a lease to renew) still brings the key back: the hook
+  // for sources that hold leases (decideRead reads again once it is due).
+  const refreshWithinMs = Math.min(...reads.map((r) => r.refreshWithinMs ?? Infinity));
+  const requeueAfterMs = requeueAfter(
+    policyOf(sync),
+    periodic,
+    Number.isFinite(refreshWithinMs) ? refreshWithinMs : undefined,
+  );
   const versions = reads.map((r) => r.version);
 
   const { desired, nonEnvVarKeys } = await guard('BadVaultData', 'rendering the Secret', log, async () => {
@@ -182,10 +242,20 @@ async function syncOnce(
     return { desired: secret, nonEnvVarKeys: rendered.nonEnvVarKeys };
   });
 
-  const name = targetName(sync);
+  const before = secrets.getCached(sync.metadata.namespace, name);
   const write = await guard('KubernetesApiError', `writing Secret ${name}`, log, () =>
     applySecret(key, desired, secrets, signal),
   );
+  const digest = secrets.digestData(desired.data);
+  deps.memory?.set(key, {
+    dataDigest: digest,
+    ...(Number.isFinite(refreshWithinMs) ? { dueAt: deps.clock.now() + refreshWithinMs } : {}),
+  });
+  // Only a change of data restarts consumers: not a Secret created over nothing, not a metadata-only
+  // update, not a refresh that found the same values.
+  if ((write === 'updated' || write === 'replaced') && before !== undefined && before.dataDigest !== digest) {
+    deps.restarts?.noteChange(sync, digest);
+  }
   // Earlier targets go only once the current one is in place, so a failure never leaves no Secret.
   await guard('KubernetesApiError', 'deleting Secrets of earlier targets', log, () =>
     deleteOwnedSecrets(key, secrets, log, signal, name),

@@ -15,6 +15,7 @@ import { identityFor } from './identity.js';
 import { initialDelayMs } from './interval.js';
 import { NamespaceQuota } from './quota.js';
 import { reconcile, type ReconcileDeps } from './reconcile.js';
+import { FORCE_SYNC_ANNOTATION, forceSyncPending, RefreshMemory } from './refresh-policy.js';
 import { OWNER_UID_ANNOTATION, type StoredSecret } from './types.js';
 
 /** A watch that made no progress (no event, bookmark or relist) for this long fails /healthz. */
@@ -50,6 +51,16 @@ export interface SecretSyncControllerDeps extends Omit<ReconcileDeps, 'syncs' | 
   maxSecretSyncsPerNamespace?: number;
 }
 
+/** Whether an update of a SecretSync is one the controller must act on. Our own status writes come
+ *  back as updates: only a spec change (generation), deletion, or a new force-sync value matter. */
+export function updateMatters(obj: SecretSync, old: SecretSync): boolean {
+  return (
+    obj.metadata.generation !== old.metadata.generation ||
+    obj.metadata.deletionTimestamp !== old.metadata.deletionTimestamp ||
+    obj.metadata.annotations?.[FORCE_SYNC_ANNOTATION] !== old.metadata.annotations?.[FORCE_SYNC_ANNOTATION]
+  );
+}
+
 export class SecretSyncController {
   /** Which SecretSyncs read which Vault path: the webhook's lookup. */
   readonly paths = new PathIndex();
@@ -67,7 +78,13 @@ export class SecretSyncController {
     this.#clock = deps.clock;
     this.#log = deps.log;
     const { syncs, secrets, queue } = deps;
-    const reconcileDeps: ReconcileDeps = { ...deps, syncs, secrets, quota: this.#quota };
+    const reconcileDeps: ReconcileDeps = {
+      ...deps,
+      syncs,
+      secrets,
+      quota: this.#quota,
+      memory: deps.memory ?? new RefreshMemory(),
+    };
     this.#runner = new Runner({
       queue,
       concurrency: deps.concurrency,
@@ -107,19 +124,16 @@ export class SecretSyncController {
           queue.add(key, Priority.New);
           return;
         }
-        // Objects of the initial list that an earlier run synced are spread over their interval.
-        const delayMs = initialDelayMs(obj, settings.refresh, rand);
+        // Objects of the initial list that an earlier run synced are spread over their interval;
+        // a force-sync asked for while no controller ran is served at once.
+        const delayMs = forceSyncPending(obj) ? 0 : initialDelayMs(obj, settings.refresh, rand);
         this.#initial.push({ key, group: this.#readGroupOf(obj), delayMs });
       },
       update: (key, obj, old) => {
         index(key, obj);
-        // Our own status writes come back as updates: only spec (generation) or lifecycle changes matter.
-        if (
-          obj.metadata.generation !== old.metadata.generation ||
-          obj.metadata.deletionTimestamp !== old.metadata.deletionTimestamp
-        ) {
-          queue.add(key, Priority.New);
-        }
+        // A new force-sync value needs no mark on the request: reconcile sees it pending (annotation
+        // vs status.lastForceSync) and reads fresh; the same value again is no change, so no loop.
+        if (updateMatters(obj, old)) queue.add(key, Priority.New);
       },
       delete: (key) => {
         this.paths.remove(key);

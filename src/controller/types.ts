@@ -1,4 +1,4 @@
-import type { SecretSync, SecretSyncStatus } from '../api/index.js';
+import type { RolloutRestartTarget, SecretSync, SecretSyncStatus } from '../api/index.js';
 import type { Reason } from '../errors.js';
 import type { Key } from '../core/types.js';
 
@@ -58,6 +58,9 @@ export interface SecretStore {
   digestData(data: Record<string, string>): string;
 }
 
+/** The condition type of a SecretSync's readiness. */
+export const READY = 'Ready';
+
 /** Labels and annotations vaultsync puts on the Secrets it writes. */
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'vaultsync';
@@ -102,4 +105,24 @@ export interface SyncMetrics {
   /** Freshness without status churn: last time this SecretSync matched Vault. */
   markFresh(key: Key, unixSeconds: number): void;
   forget(key: Key): void;
+}
+
+/** A workload named by spec.rolloutRestartTargets, in the SecretSync's namespace. */
+export interface WorkloadRef {
+  namespace: string;
+  kind: RolloutRestartTarget['kind'];
+  name: string;
+}
+
+export interface WorkloadPatcher {
+  /**
+   * Merge-patches annotations into the workload's pod template (spec.template.metadata.annotations),
+   * which makes its controller roll the pods. 'missing' when the workload does not exist; throws
+   * SyncError('KubernetesApiError', …, { status }) on any other failure.
+   */
+  patchTemplateAnnotations(
+    ref: WorkloadRef,
+    annotations: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<'patched' | 'missing'>;
 }

@@ -159,7 +159,7 @@ describe('CRD', () => {
     });
     // The API server validates a default without applying the defaults inside it.
     expect(target.default).toEqual({ type: 'Opaque', immutable: false, deletionPolicy: 'Delete' });
-    expect(spec.properties!.refresh!.default).toEqual({});
+    expect(spec.properties!.refresh!.default).toEqual({ policy: 'Periodic' });
     expect(spec.properties!.vault!.properties!.kv!.properties!.mount!.default).toBe('secret');
     expect(spec.required).toEqual(['vault', 'auth', 'target', 'refresh']);
     const conditions = openApi().properties!.status!.properties!.conditions!;

@@ -30,3 +30,4 @@ export {
   type LeaseClient,
 } from './leader.js';
 export { KubeLeaseRecords, leaseRecordName, LEASE_RECORD_LABEL } from './lease-records.js';
+export { KubeWorkloadPatcher, type KubeWorkloadPatcherDeps } from './workloads.js';

@@ -1,5 +1,6 @@
 export { Priority, PRIORITIES, priorityRank, higherPriority } from './priority.js';
 export { systemClock, type SchedulerClock } from './clock.js';
+export { DelayQueue } from './delay-queue.js';
 export { ExponentialBackoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 export { WorkQueue, type WorkQueueOptions, type QueueStats, type Request, type AddOptions } from './workqueue.js';
 export {

@@ -7,6 +7,9 @@ import type { Request, WorkQueue } from './workqueue.js';
 export interface ReconcileResult {
   /** Look at the key again after exactly this long (the refresh-timing policy already spread it). */
   requeueAfterMs?: number;
+  /** The reconcile went through its dependencies and they answered, though it asks for no requeue
+   *  (a key that is only looked at again on an event): keys parked on an outage are released. */
+  reachedDependencies?: boolean;
 }
 
 /**
@@ -204,9 +207,9 @@ export class Runner {
       return;
     }
     queue.forget(key);
-    // Only a sync that asks to look again went through its dependencies; a deleted SecretSync's
-    // cleanup returns nothing and may not have needed them.
-    if (result.requeueAfterMs === undefined) this.#outages.forget(key);
+    // Only a sync that asks to look again (or says it went through its dependencies) proves they
+    // answer; a deleted SecretSync's cleanup returns nothing and may not have needed them.
+    if (result.requeueAfterMs === undefined && result.reachedDependencies !== true) this.#outages.forget(key);
     else this.#releaseAfterOutage(key);
     const after = result.requeueAfterMs;
     if (after === undefined) return;

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseConfig, runOptions } from '../../src/config.js';
-import { call, must } from '../env/http.js';
+import { call, must, waitFor } from '../env/http.js';
 import { freePort, type Proc } from '../env/process.js';
 import { CONTROLLER_RULES, ISSUER, REPO, TestEnv } from '../env/testenv.js';
 import { camelFlag } from '../../scripts/chart.js';
@@ -29,7 +29,20 @@ import {
   type Run,
   type Tools,
 } from './helm.js';
-import { createSecretSync, decode, eventsFor, getSecret, readyOf, secretSync, waitReady } from './helpers.js';
+import {
+  annotateSecretSync,
+  createDeployment,
+  createSecretSync,
+  decode,
+  eventsFor,
+  getDeployment,
+  getSecret,
+  getSecretSync,
+  readyOf,
+  secretSync,
+  waitReady,
+  waitSecret,
+} from './helpers.js';
 
 const NS = 'vaultsync-chart';
 const RELEASE = 'vaultsync';
@@ -607,6 +620,58 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
       expect(await getSecret(env, NS, 'vaultsync-hash-key')).toBeDefined();
       const events = await eventsFor(env, 'team-c', 'app');
       expect(events.some((e) => e.type === 'Normal')).toBe(true);
+    }),
+  );
+
+  it(
+    "restarts a Deployment with the chart's RBAC (patch on apps workloads); without it the Secret still syncs and a Warning says why",
+    track(async () => {
+      const before = await createDeployment(env, 'team-c', 'web');
+      await env.writeKv('chart/restart', { password: 'first' });
+      await createSecretSync(
+        env,
+        secretSync('team-c', 'restarting', {
+          vault: { kv: { path: 'chart/restart' } },
+          auth: { kubernetes: { role: 'chart-read', serviceAccountName: 'myapp' } },
+          target: { name: 'restarting-secret' },
+          refresh: { policy: 'OnChange' },
+          rolloutRestartTargets: [{ kind: 'Deployment', name: 'web' }],
+        }),
+      );
+      await waitReady(env, 'team-c', 'restarting', 'True', 'Synced', 60_000);
+      await env.writeKv('chart/restart', { password: 'second' });
+      await annotateSecretSync(env, 'team-c', 'restarting', 'vaultsync.io/force-sync', '1');
+      const after = await waitFor(
+        'the Deployment restarted',
+        async () => {
+          const d = await getDeployment(env, 'team-c', 'web');
+          return d.spec.template.metadata?.annotations?.['vaultsync.io/restartedAt'] === undefined ? undefined : d;
+        },
+        30_000,
+      );
+      expect(after.metadata.generation).toBe(before.metadata.generation + 1);
+
+      // Take the apps rule away: the next change still reaches the Secret; the restart is reported.
+      const path = `/apis/rbac.authorization.k8s.io/v1/clusterroles/${RELEASE}`;
+      const role = (await must<K8sObject & { rules: NonNullable<K8sObject['rules']> }>(env.kube, 'GET', path)).body;
+      const without = role.rules.filter((r) => !r.apiGroups.includes('apps'));
+      expect(without.length).toBe(role.rules.length - 1);
+      await must(env.kube, 'PUT', path, { ...role, rules: without });
+      try {
+        await env.writeKv('chart/restart', { password: 'third' });
+        await annotateSecretSync(env, 'team-c', 'restarting', 'vaultsync.io/force-sync', '2');
+        await waitSecret(env, 'team-c', 'restarting-secret', (s) => decode(s.data).password === 'third');
+        await waitFor(
+          'RolloutRestartFailed',
+          async () => (await eventsFor(env, 'team-c', 'restarting')).some((e) => e.reason === 'RolloutRestartFailed'),
+          60_000,
+        );
+        expect(readyOf(await getSecretSync(env, 'team-c', 'restarting'))?.status).toBe('True');
+        expect((await getDeployment(env, 'team-c', 'web')).metadata.generation).toBe(after.metadata.generation);
+      } finally {
+        const current = (await must<K8sObject>(env.kube, 'GET', path)).body;
+        await must(env.kube, 'PUT', path, { ...current, rules: role.rules });
+      }
     }),
   );
 

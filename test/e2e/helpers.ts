@@ -19,6 +19,7 @@ export interface SecretSyncObject {
     vaultVersion?: number;
     sourceVersions?: number[];
     lastSyncTime?: string;
+    lastForceSync?: string;
   };
 }
 
@@ -169,3 +170,38 @@ export async function eventsFor(
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface DeploymentObject {
+  metadata: { name: string; namespace: string; generation: number; resourceVersion: string };
+  spec: { template: { metadata?: { annotations?: Record<string, string> } } };
+}
+
+const deploymentPath = (ns: string, name = '') => `/apis/apps/v1/namespaces/${ns}/deployments${name ? `/${name}` : ''}`;
+
+/** A Deployment the API server accepts; nothing runs its pods here (no controller-manager, no kubelet). */
+export async function createDeployment(env: TestEnv, ns: string, name: string): Promise<DeploymentObject> {
+  const labels = { app: name };
+  const body = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: { containers: [{ name: 'app', image: 'registry.example/app:1', envFrom: [] }] },
+      },
+    },
+  };
+  return (await must<DeploymentObject>(env.kube, 'POST', deploymentPath(ns), body)).body;
+}
+
+export async function getDeployment(env: TestEnv, ns: string, name: string): Promise<DeploymentObject> {
+  return (await must<DeploymentObject>(env.kube, 'GET', deploymentPath(ns, name))).body;
+}
+
+/** Sets (or replaces) an annotation of a SecretSync, as `kubectl annotate --overwrite` does. */
+export async function annotateSecretSync(env: TestEnv, ns: string, name: string, key: string, value: string) {
+  await patchSecretSync(env, ns, name, { metadata: { annotations: { [key]: value } } });
+}

@@ -19,7 +19,7 @@ export const CONTROLLER_NAMESPACE = 'vaultsync-system';
 export const CONTROLLER_SA = 'vaultsync';
 
 /**
- * The verbs the controller calls, and no more. The Helm chart grants the same: the first five in its
+ * The verbs the controller calls, and no more. The Helm chart grants the same: the first six in its
  * ClusterRole (charts/vaultsync/files/clusterrole-rules.yaml), leases in a Role in the controller
  * namespace; scripts/chart.test.ts fails when they differ.
  */
@@ -29,6 +29,7 @@ export const CONTROLLER_RULES = [
   { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'] },
   { apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+  { apiGroups: ['apps'], resources: ['deployments', 'statefulsets', 'daemonsets'], verbs: ['patch'] },
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
 ];
 
