@@ -42,10 +42,10 @@ describe('KubeWorkloadPatcher', () => {
 
   it('a missing workload is "missing"; a refusal throws KubernetesApiError with the status', async () => {
     server.route('PATCH', '/apis/apps/v1/namespaces/ns/deployments/gone', (_req, res) =>
-      sendStatus(res, 404, 'not found'),
+      sendStatus(res, 404, 'NotFound', 'deployments.apps "gone" not found'),
     );
     server.route('PATCH', '/apis/apps/v1/namespaces/ns/deployments/denied', (_req, res) =>
-      sendStatus(res, 403, 'forbidden'),
+      sendStatus(res, 403, 'Forbidden', 'forbidden'),
     );
     const p = patcher();
     expect(await p.patchTemplateAnnotations({ namespace: 'ns', kind: 'Deployment', name: 'gone' }, {})).toBe('missing');
