@@ -112,7 +112,7 @@ function allKeys(spec: AllKeys, data: Record<string, unknown>, where: string, fi
       const renamed = name === key ? '' : ` (renamed to ${quoteName(name)})`;
       throw new SyncError(
         'InvalidSecretKey',
-        `Vault key ${quoteName(key)} of ${where}${renamed} cannot be a Secret key (${problem}): rename it in Vault, rewrite it with ${field}.allKeys.rewrite or pick keys with data`,
+        `Vault key ${quoteName(key)} of ${where}${renamed} cannot be a Secret key (${problem}): ${keyFixes(field)}`,
       );
     }
     const earlier = from.get(name);
@@ -162,3 +162,9 @@ export function mergeItems(items: readonly ItemValues[], fields: readonly string
 }
 
 const dataField = (field: string) => (field === 'spec.vault.kv' ? 'spec.data' : `${field}.data`);
+
+/** How to fix a Vault key that cannot be a Secret key: the shorthand has no allKeys of its own. */
+const keyFixes = (field: string) =>
+  field === 'spec.vault.kv'
+    ? 'rename it in Vault, pick keys with spec.data, or rewrite names with allKeys.rewrite in spec.sources'
+    : `rename it in Vault, rewrite it with ${field}.allKeys.rewrite or pick keys with ${field}.data`;
