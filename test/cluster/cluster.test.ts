@@ -6,7 +6,9 @@
  * ServiceAccount token and logs into OpenBao with a TokenRequest token of the team's ServiceAccount;
  * a consumer Deployment printing the Secret's value through `envFrom` (`kubectl logs`); a Vault
  * change pushed by a signed `vaultsync trigger` through the chart's ClusterIP Service (kube-proxy);
- * and deleting the leader pod hands the Lease to the other replica, which then syncs.
+ * the rollout restart that change causes (spec.rolloutRestartTargets) replacing the consumer's pod
+ * with a new one that prints the new value; and deleting the leader pod hands the Lease to the other
+ * replica, which then syncs.
  *
  * Runs with `npm run test:cluster` (as root, on a machine where test/cluster/prepare.sh succeeds);
  * not part of `npm test`. docs/cluster-testing.md.
@@ -18,7 +20,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../env/http.js';
 import { REPO } from '../env/testenv.js';
-import { decode, getSecret, secretSync, createSecretSync, waitReady, waitSecret } from '../e2e/helpers.js';
+import { createSecretSync, decode, eventsFor, getSecret, secretSync, waitReady, waitSecret } from '../e2e/helpers.js';
 import { BASE_IMAGE, Cluster, IMAGE } from './node.js';
 
 const execFileP = promisify(execFile);
@@ -46,13 +48,31 @@ function track<T>(fn: () => Promise<T>): () => Promise<T> {
 }
 
 interface Pod {
-  metadata: { name: string; deletionTimestamp?: string; labels?: Record<string, string> };
+  metadata: {
+    name: string;
+    uid: string;
+    creationTimestamp: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+  };
   status?: {
     podIP?: string;
     phase?: string;
-    conditions?: { type: string; status: string }[];
+    conditions?: { type: string; status: string; lastTransitionTime?: string }[];
     containerStatuses?: { restartCount: number }[];
   };
+}
+
+/** The consumer Deployment's pods, terminating ones included. */
+async function consumerPods(): Promise<Pod[]> {
+  const out = await cluster.kubectl(['get', 'pods', '-n', TEAM, '-l', 'app=consumer', '-o', 'json']);
+  return (JSON.parse(out) as { items: Pod[] }).items;
+}
+
+/** The `DB_PASS=` line a consumer pod printed at start (its envFrom value), or undefined. */
+async function printed(pod: string): Promise<string | undefined> {
+  const out = await cluster.kubectl(['logs', '-n', TEAM, pod], { allowFail: true });
+  return out.split('\n').find((l) => l.startsWith('DB_PASS='));
 }
 
 async function controllerPods(): Promise<Pod[]> {
@@ -209,6 +229,9 @@ describe('the chart on a real node', () => {
           auth: { kubernetes: { role: 'app-read', serviceAccountName: 'app' } },
           target: { name: 'app-secret' },
           refresh: { interval: '1h' },
+          // Restarted on a change of the Secret's data only: the Deployment does not exist yet, and
+          // the first sync (creating the Secret) is not a change.
+          rolloutRestartTargets: [{ kind: 'Deployment', name: 'consumer' }],
         }),
       );
       await waitReady(cluster.env, TEAM, 'app', 'True', undefined, 120_000);
@@ -232,6 +255,8 @@ describe('the chart on a real node', () => {
             metadata: { labels: { app: 'consumer' } },
             spec: {
               automountServiceAccountToken: false,
+              // `sleep` as PID 1 ignores SIGTERM: without this the replaced pod lingers 30 s.
+              terminationGracePeriodSeconds: 1,
               containers: [
                 {
                   name: 'app',
@@ -259,17 +284,90 @@ describe('the chart on a real node', () => {
     180_000,
   );
 
+  // The consumer's pod before the change, and when the change was pushed / seen in the Secret.
+  let oldPod: Pod | undefined;
+  let pushedAt = 0;
+  let secretChangedAt = 0;
+
   it(
     "a Vault change plus a signed trigger through the chart's Service reaches the leader",
     track(async () => {
+      const pods = await consumerPods();
+      expect(pods).toHaveLength(1);
+      oldPod = pods[0];
       await cluster.env.writeKv('app/config', { DB_PASS: ROTATED });
-      const t0 = Date.now();
+      pushedAt = Date.now();
       const stdout = await trigger();
       expect(stdout).toMatch(/queued 1 SecretSync/);
       await waitSecret(cluster.env, TEAM, 'app-secret', (s) => decode(s.data).DB_PASS === ROTATED, 30_000);
-      process.stderr.write(`[cluster] trigger to rotated Secret in ${Date.now() - t0} ms\n`);
+      secretChangedAt = Date.now();
+      process.stderr.write(`[cluster] trigger to rotated Secret in ${secretChangedAt - pushedAt} ms\n`);
+      // envFrom is read when a container starts: the running pod still has the old value, so only
+      // a new pod can show the new one.
+      expect(await printed(oldPod!.metadata.name)).toBe(`DB_PASS=${CANARY}`);
     }),
     120_000,
+  );
+
+  it(
+    "the change rollout-restarts the consumer: a new pod, started after the Secret's update, prints the new value; the old pod is gone",
+    track(async () => {
+      expect(oldPod).toBeDefined();
+      const old = oldPod!;
+      // A new pod of the Deployment (another UID, another ReplicaSet) that is Ready and printed.
+      const fresh = await waitFor(
+        'a new Ready consumer pod that printed DB_PASS',
+        async () => {
+          const p = (await consumerPods()).find(
+            (x) => x.metadata.uid !== old.metadata.uid && !x.metadata.deletionTimestamp,
+          );
+          if (!p || !ready(p)) return undefined;
+          const line = await printed(p.metadata.name);
+          return line ? { pod: p, line } : undefined;
+        },
+        120_000,
+        250,
+      );
+      const readyAt = Date.now();
+      const readySince = fresh.pod.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime;
+      process.stderr.write(
+        `[cluster] rollout restart: trigger to new consumer pod Ready and printing in ${readyAt - pushedAt} ms ` +
+          `(Secret updated after ${secretChangedAt - pushedAt} ms; pod created ${fresh.pod.metadata.creationTimestamp}, Ready ${readySince ?? '?'})\n`,
+      );
+      expect(fresh.line).toBe(`DB_PASS=${ROTATED}`);
+      expect(fresh.pod.metadata.name).not.toBe(old.metadata.name);
+      expect(fresh.pod.metadata.labels?.['pod-template-hash']).not.toBe(old.metadata.labels?.['pod-template-hash']);
+      // The Secret was written before the pod was made (the API server's times, to the second);
+      // that the pod printed the new value says the same at container start.
+      const secret = JSON.parse(
+        await cluster.kubectl(['get', 'secret', 'app-secret', '-n', TEAM, '-o', 'json', '--show-managed-fields']),
+      ) as {
+        metadata: { managedFields?: { time?: string }[] };
+      };
+      const written = Math.max(...(secret.metadata.managedFields ?? []).map((f) => Date.parse(f.time ?? '')));
+      expect(written).toBeGreaterThanOrEqual(Math.floor(pushedAt / 1000) * 1000);
+      expect(Date.parse(fresh.pod.metadata.creationTimestamp)).toBeGreaterThanOrEqual(written);
+      // What the controller patched: the pod template's restart annotations, a keyed digest.
+      const dep = JSON.parse(await cluster.kubectl(['get', 'deployment', 'consumer', '-n', TEAM, '-o', 'json'])) as {
+        spec: { template: { metadata: { annotations?: Record<string, string> } } };
+      };
+      const ann = dep.spec.template.metadata.annotations ?? {};
+      expect(ann['vaultsync.io/restartedAt']).toMatch(/^\d{4}-\d\d-\d\dT/);
+      expect(ann['vaultsync.io/restart-digest']).toMatch(/^[0-9a-f]{32}$/);
+      const events = await eventsFor(cluster.env, TEAM, 'app');
+      expect(events.filter((e) => e.reason === 'RolloutRestarted')).toHaveLength(1);
+      // The old pod goes once the new one is Ready (RollingUpdate, maxUnavailable 0 for one replica).
+      await waitFor(
+        `old consumer pod ${old.metadata.name} gone`,
+        async () => !(await consumerPods()).some((p) => p.metadata.uid === old.metadata.uid),
+        90_000,
+        250,
+      );
+      process.stderr.write(`[cluster] old consumer pod gone ${Date.now() - pushedAt} ms after the trigger\n`);
+      const left = await consumerPods();
+      expect(left.map((p) => p.metadata.uid)).toEqual([fresh.pod.metadata.uid]);
+    }),
+    240_000,
   );
 
   it(
