@@ -23,12 +23,6 @@ const { cases } = e2eCases();
 /** Cases the converter must refuse, and keys where a reported drop makes our Secret differ from ESO's. */
 const NOT_CONVERTED = ['JSONWithoutProperty', 'FindByName'];
 const DIFFERS_BY_DROP: Record<string, string[]> = { DecodingPolicySync: ['name', 'surname'] };
-/**
- * Converted (src/convert/convert.test.ts checks their spec.template) but not applied here yet: the
- * controller does not render spec.template before the template renderer of issue #12 lands. Remove
- * them from this list with it.
- */
-const AWAITING_TEMPLATE_RENDERING = ['JSONDataWithTemplate', 'DataPropertyDockerconfigJSON'];
 
 let env: TestEnv;
 let failed = true;
@@ -155,17 +149,15 @@ describe('vaultsync convert on ESO e2e cases', () => {
   it("the converted SecretSyncs write the Secrets ESO's tests expect", async () => {
     const mismatches: string[] = [];
     const refused = new Set<string>();
-    const awaiting = new Set(cases.filter((c) => AWAITING_TEMPLATE_RENDERING.includes(c.name)).map((c) => c.namespace));
     for (const doc of docsOf(fromCluster.stdout)) {
       const ns = (doc.metadata as { namespace: string }).namespace;
-      if (awaiting.has(ns)) continue;
       const res = await call(env.kube, 'POST', `/apis/vaultsync.io/v1alpha1/namespaces/${ns}/secretsyncs`, doc);
       if (res.status !== 201) {
         refused.add(ns);
         mismatches.push(`${ns}: the API server refused the SecretSync (${res.status}): ${res.text.slice(0, 300)}`);
       }
     }
-    const applied = cases.filter((x) => !NOT_CONVERTED.includes(x.name) && !awaiting.has(x.namespace));
+    const applied = cases.filter((x) => !NOT_CONVERTED.includes(x.name));
     for (const c of applied.filter((x) => !refused.has(x.namespace))) {
       const name = c.expected.name ?? 'target-secret';
       let secret: SecretObject | undefined;
