@@ -253,6 +253,11 @@ const sourceKinds = {
   pki: Type.Optional(PkiSourceSchema),
 };
 export const SOURCE_KINDS = Object.keys(sourceKinds) as (keyof typeof sourceKinds)[];
+/** Kinds whose values expire unless read again (leases renewed, certificates re-issued). */
+export const EXPIRING_SOURCE_KINDS = ['database', 'pki'] as const satisfies readonly (typeof SOURCE_KINDS)[number][];
+/** Why refresh.policy CreatedOnce is refused with them: the CEL rule's message and InvalidSpec's. */
+export const CREATED_ONCE_EXPIRING_MESSAGE =
+  'refresh.policy CreatedOnce never reads Vault again, so database credentials would not be renewed and pki certificates not re-issued: they expire in the Secret. Use refresh.policy OnChange (reads only on a spec change, a push or a force-sync, and still renews leases) or Periodic with database or pki sources';
 
 export const SourceItemSchema = Type.Object(
   {
@@ -417,6 +422,11 @@ export const SecretSyncSpecSchema = Type.Object(
       cel(
         '!has(self.data) || has(self.vault.kv)',
         'spec.data picks from spec.vault.kv; with spec.sources, put data in each source',
+      ),
+      cel(
+        `!has(self.refresh.policy) || self.refresh.policy != 'CreatedOnce' || !has(self.sources) || self.sources.all(s, ${EXPIRING_SOURCE_KINDS.map((k) => `!has(s.${k})`).join(' && ')})`,
+        CREATED_ONCE_EXPIRING_MESSAGE,
+        { fieldPath: '.refresh.policy' },
       ),
     ],
   },

@@ -2,7 +2,12 @@
 import { describe, expect, it } from 'vitest';
 import { SyncError } from '../errors.js';
 import { parseDuration } from './duration.js';
-import { MIN_REFRESH_INTERVAL, VAULT_ADDRESS_PATTERN, type SecretSyncSpec } from './schema.js';
+import {
+  CREATED_ONCE_EXPIRING_MESSAGE,
+  MIN_REFRESH_INTERVAL,
+  VAULT_ADDRESS_PATTERN,
+  type SecretSyncSpec,
+} from './schema.js';
 import { parseSecretSync, specRuleErrors, validateSecretSync } from './validate.js';
 
 // A value that must never appear in an error message.
@@ -414,8 +419,30 @@ describe('spec.sources', () => {
       () => undefined,
       ['spec.sources[0].name: must match ^[A-Za-z_][A-Za-z0-9_]*$'],
     ],
+    [
+      'refresh.policy CreatedOnce with sources that expire',
+      [{ kv: { path: 'a' } }, { database: { role: 'app' } }, { pki: { role: 'web', commonName: 'app.example' } }],
+      (s) => (s.refresh = { policy: 'CreatedOnce' }),
+      [`spec.refresh.policy: ${CREATED_ONCE_EXPIRING_MESSAGE} (spec.sources[1].database, spec.sources[2].pki)`],
+    ],
   ])('rejects %s', (_name, sources, edit, want) => {
     expect(errorsOf(withSources(sources, edit))).toEqual(want);
+  });
+
+  it('accepts CreatedOnce with kv sources only, and database or pki sources under OnChange and Periodic', () => {
+    const createdOnce = (s: Record<string, any>) => (s.refresh = { policy: 'CreatedOnce' });
+    expect(validateSecretSync(withSources([{ kv: { path: 'a' } }, { kv: { path: 'b' } }], createdOnce)).ok).toBe(true);
+    const leased = [{ database: { role: 'app' } }, { pki: { role: 'web', commonName: 'app.example' } }];
+    for (const policy of ['OnChange', 'Periodic', undefined]) {
+      const result = validateSecretSync(
+        withSources(leased, (s) => {
+          if (policy !== undefined) s.refresh = { policy };
+        }),
+      );
+      expect(result.ok ? [] : result.errors, String(policy)).toEqual([]);
+    }
+    // The message says what to do instead.
+    expect(CREATED_ONCE_EXPIRING_MESSAGE).toMatch(/Use refresh\.policy OnChange .* or Periodic/);
   });
 
   it('rejects an empty and an over-long list', () => {

@@ -5,6 +5,8 @@ import { parseDuration } from './duration.js';
 import { formatPath } from './paths.js';
 import {
   API_VERSION,
+  CREATED_ONCE_EXPIRING_MESSAGE,
+  EXPIRING_SOURCE_KINDS,
   KIND,
   MIN_REFRESH_INTERVAL,
   RESERVED_KEY_PATTERN,
@@ -117,8 +119,9 @@ function uniqueSecretKeys(data: readonly DataItem[] | undefined, field: string):
 }
 
 /**
- * Exactly one of spec.vault.kv and spec.sources; each item of exactly one kind; unique names; and
- * no secretKey picked by two items. The last is checked here only (before any Vault read): a CEL
+ * Exactly one of spec.vault.kv and spec.sources; each item of exactly one kind; unique names; no
+ * refresh.policy CreatedOnce with sources that expire (database, pki); and no secretKey picked by
+ * two items. The last is checked here only (before any Vault read): a CEL
  * rule comparing every pick of every pair of items would cost far beyond the API server's budget.
  * reconcile checks these again (the informer keeps an object that failed validation as it is).
  */
@@ -152,6 +155,13 @@ export function sourceErrors(spec: SecretSyncSpec): string[] {
         );
     }
   });
+  if (spec.refresh.policy === 'CreatedOnce') {
+    const expiring = (spec.sources ?? []).flatMap((item, i) =>
+      EXPIRING_SOURCE_KINDS.filter((k) => item[k] !== undefined).map((k) => `spec.sources[${i}].${k}`),
+    );
+    if (expiring.length > 0)
+      errors.push(`spec.refresh.policy: ${CREATED_ONCE_EXPIRING_MESSAGE} (${expiring.join(', ')})`);
+  }
   const templateKeys = Object.keys(spec.template?.data ?? {}).filter((k) => secretKeyProblem(k) !== undefined);
   if (templateKeys.length > 0) {
     errors.push(

@@ -5,7 +5,8 @@
  * nothing is written.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, must } from '../env/http.js';
+import { CREATED_ONCE_EXPIRING_MESSAGE } from '../../src/api/schema.js';
+import { call, must, waitFor } from '../env/http.js';
 import { TestEnv } from '../env/testenv.js';
 import { assertNoCanaries } from './canary.js';
 import { tracked } from './bulk.js';
@@ -100,6 +101,15 @@ const rejected: Rejected[] = [
     name: 'a source of no kind',
     edit: ({ vault: _v, data: _d, ...s }) => ({ ...s, sources: [{ data: [{ secretKey: 'K', property: 'k' }] }] }),
     message: ['spec.sources[0]', 'a source must have exactly one of kv'],
+  },
+  {
+    name: 'refresh.policy CreatedOnce with a database source (its lease would expire)',
+    edit: ({ vault: _v, data: _d, ...s }) => ({
+      ...s,
+      sources: [{ kv: { path: 'adm/a' } }, { database: { role: 'app' } }],
+      refresh: { policy: 'CreatedOnce' },
+    }),
+    message: ['spec.refresh.policy', CREATED_ONCE_EXPIRING_MESSAGE],
   },
   {
     name: 'two sources of one name',
@@ -557,6 +567,50 @@ describe('what admission cannot see is reported in status, and nothing is writte
       throw err;
     }
   });
+
+  it(
+    'CreatedOnce with a pki source admitted by an older CRD (without the rule) → Ready=False InvalidSpec, nothing written',
+    track(async () => {
+      const crdPath = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/secretsyncs.vaultsync.io';
+      type Rule = { rule: string; message: string };
+      type Crd = {
+        spec: { versions: { schema: { openAPIV3Schema: { properties: Record<string, Record<string, unknown>> } } }[] };
+      };
+      const specRules = (crd: Crd) =>
+        crd.spec.versions[0]!.schema.openAPIV3Schema.properties.spec!['x-kubernetes-validations'] as Rule[];
+      const current = (await must<Crd>(env.kube, 'GET', crdPath)).body;
+      const older = structuredClone(current);
+      const kept = specRules(older).filter((r) => r.message !== CREATED_ONCE_EXPIRING_MESSAGE);
+      expect(kept.length).toBe(specRules(current).length - 1);
+      older.spec.versions[0]!.schema.openAPIV3Schema.properties.spec!['x-kubernetes-validations'] = kept;
+      await must(env.kube, 'PUT', crdPath, older);
+      const { data: _d, vault: _v, ...base } = validSpec();
+      const obj = secretSync(NS, 'created-once-pki', {
+        ...base,
+        sources: [{ pki: { role: 'web', commonName: 'app.example' } }],
+        target: { name: 'created-once-pki' },
+        refresh: { policy: 'CreatedOnce' },
+      });
+      try {
+        // The apiserver takes up a CRD change shortly after the write.
+        await waitFor('the older CRD to admit the SecretSync', async () => {
+          const r = await call(env.kube, 'POST', path(), obj);
+          return r.status === 201;
+        });
+      } finally {
+        const now = (await must<Crd & { metadata: unknown }>(env.kube, 'GET', crdPath)).body;
+        await must(env.kube, 'PUT', crdPath, { ...current, metadata: now.metadata });
+      }
+      const ss = await waitReady(env, NS, 'created-once-pki', 'False', 'InvalidSpec', 30_000);
+      const message = readyOf(ss)?.message ?? '';
+      expect(message).toContain('spec.refresh.policy');
+      expect(message).toContain(CREATED_ONCE_EXPIRING_MESSAGE);
+      expect(message).toContain('spec.sources[0].pki');
+      expect(await getSecret(env, NS, 'created-once-pki')).toBeUndefined();
+      const events = await eventsFor(env, NS, 'created-once-pki');
+      expect(events.some((e) => e.type === 'Warning' && e.reason === 'InvalidSpec')).toBe(true);
+    }),
+  );
 
   it(
     'a fixed spec syncs at once, with no restart',
