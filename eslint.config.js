@@ -41,6 +41,13 @@ export default defineConfig(
               message: 'src/gen/ (doc generators) is for scripts/gen.ts, scripts/chart.ts and tests only',
             },
           ],
+          paths: [
+            {
+              name: '@kubernetes/client-node',
+              message:
+                'a devDependency (bench only): its index loads ~90 MiB of generated code; use src/kube/http.ts (docs/benchmarks.md, issue 14)',
+            },
+          ],
         },
       ],
     },

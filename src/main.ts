@@ -84,12 +84,12 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   const hashKey = await loadHashKey({
     file: config.hashKeyFile,
     secret: config.hashKeySecret,
-    core: kube.core,
+    api: kube.http,
     log,
     signal: stopping.signal,
   });
-  const syncs = createSecretSyncInformer({ kc: kube.kc, api: kube.http, namespaces, log });
-  const secrets = new ManagedSecrets({ kc: kube.kc, api: kube.http, limiter, hashKey, namespaces, log });
+  const syncs = createSecretSyncInformer({ api: kube.http, namespaces, log });
+  const secrets = new ManagedSecrets({ api: kube.http, limiter, hashKey, namespaces, log });
   // Namespaces are the lanes: they take turns, and one namespace holds at most its share of workers.
   const queue = new WorkQueue({
     onDequeue: (_key, waitedMs, priority) => metrics.dequeued(priority, waitedMs),
@@ -110,17 +110,17 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
       tokenPath: config.auth.tokenPath,
       requestsPerSecondPerTenant: config.tenancy.vaultQpsPerNamespace,
     },
-    tokens: new TokenRequestSource({ core: kube.core, expirationSeconds: config.auth.tokenExpirationSeconds }),
+    tokens: new TokenRequestSource({ api: kube.http, expirationSeconds: config.auth.tokenExpirationSeconds }),
     readFile: (p) => readFile(p, 'utf8'),
     clock,
     log,
     metrics,
   });
-  const events = new KubeEventRecorder({ core: kube.core, log, instance: config.instance });
+  const events = new KubeEventRecorder({ api: kube.http, log, instance: config.instance });
   // What the dynamic sources hold, recorded where tenants cannot read it (docs/dynamic-secrets.md).
   const keeper = new LeaseKeeper({
     vault: vault.leases,
-    records: new KubeLeaseRecords({ core: kube.core, namespace: config.controllerNamespace, limiter, log }),
+    records: new KubeLeaseRecords({ api: kube.http, namespace: config.controllerNamespace, limiter, log }),
     clock,
     log: log.child({ component: 'leases' }),
     revokeGraceMs: config.vault.leaseRevokeGraceMs,

@@ -1,6 +1,8 @@
 /** The `vaultsync check` command (the chart's helm test hook): see check.ts. */
-import { ApiextensionsV1Api, AppsV1Api, CoordinationV1Api, KubeConfig } from '@kubernetes/client-node';
-import { apiErrorDetail, callOptions } from '../kube/request.js';
+import { asRecord } from '../core/json.js';
+import type { Logger } from '../core/types.js';
+import { createKube } from '../kube/client.js';
+import { apiErrorDetail } from '../kube/request.js';
 import { check, CHECK_HELP, parseCheckArgs, UsageError, type CheckReader } from './check.js';
 
 export { check, checkOnce, parseCheckArgs, CHECK_HELP, UsageError } from './check.js';
@@ -11,38 +13,48 @@ export interface CheckIo {
   stderr: (s: string) => void;
 }
 
+const silent: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {}, child: () => silent };
+
 function apiReader(kubeconfig: string | undefined): CheckReader {
-  const kc = new KubeConfig();
-  if (kubeconfig === undefined) kc.loadFromCluster();
-  else kc.loadFromFile(kubeconfig);
-  const ext = kc.makeApiClient(ApiextensionsV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
-  const coordination = kc.makeApiClient(CoordinationV1Api);
-  // Every read bounded (client-node has no timeout of its own), failures as the API's own message.
-  const read = async <T>(fn: () => Promise<T>): Promise<T> => {
+  const { http, coordination } = createKube({ kubeconfig, log: silent });
+  const timeoutMs = 10_000;
+  // Every read bounded, failures as the API's own message.
+  const get = async (path: string): Promise<Record<string, unknown> | undefined> => {
     try {
-      return await fn();
+      return asRecord(await http.request({ method: 'GET', path, timeoutMs }));
     } catch (err) {
       throw new Error(apiErrorDetail(err), { cause: err });
     }
   };
-  const opts = () => callOptions({ timeoutMs: 10_000 });
+  const num = (v: unknown, fallback: number) => (typeof v === 'number' ? v : fallback);
   return {
-    crdConditions: (name) =>
-      read(async () => (await ext.readCustomResourceDefinition({ name }, opts())).status?.conditions ?? []),
-    deploymentReplicas: (namespace, name) =>
-      read(async () => {
-        const d = await apps.readNamespacedDeployment({ namespace, name }, opts());
-        return { desired: d.spec?.replicas ?? 1, ready: d.status?.readyReplicas ?? 0 };
-      }),
-    lease: (namespace, name) =>
-      read(async () => {
-        const l = await coordination.readNamespacedLease({ namespace, name }, opts());
-        // MicroTime: client-node may hand over a Date or the RFC 3339 string.
-        const renew: unknown = l.spec?.renewTime;
-        const renewTime = renew instanceof Date || typeof renew === 'string' ? new Date(renew) : undefined;
-        return { holder: l.spec?.holderIdentity, renewTime };
-      }),
+    crdConditions: async (name) => {
+      const crd = await get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${encodeURIComponent(name)}`);
+      const conditions = asRecord(crd?.status)?.conditions;
+      return (Array.isArray(conditions) ? conditions : []).map((c) => {
+        const r = asRecord(c);
+        return {
+          type: typeof r?.type === 'string' ? r.type : '',
+          status: typeof r?.status === 'string' ? r.status : '',
+        };
+      });
+    },
+    deploymentReplicas: async (namespace, name) => {
+      const d = await get(
+        `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(name)}`,
+      );
+      return { desired: num(asRecord(d?.spec)?.replicas, 1), ready: num(asRecord(d?.status)?.readyReplicas, 0) };
+    },
+    lease: async (namespace, name) => {
+      let l;
+      try {
+        l = await coordination.readNamespacedLease({ namespace, name }, { timeoutMs });
+      } catch (err) {
+        throw new Error(apiErrorDetail(err), { cause: err });
+      }
+      const renew = l.spec?.renewTime;
+      return { holder: l.spec?.holderIdentity, renewTime: typeof renew === 'string' ? new Date(renew) : undefined };
+    },
   };
 }
 

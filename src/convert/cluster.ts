@@ -1,8 +1,8 @@
 /** `vaultsync convert --from-cluster`: ESO objects listed through the project's kube client. */
-import { ApiException } from '@kubernetes/client-node';
 import type { Logger } from '../core/types.js';
-import { createKube } from '../kube/index.js';
-import { callOptions } from '../kube/request.js';
+import { createKube } from '../kube/client.js';
+import type { KubeHttp } from '../kube/http.js';
+import { apiErrorDetail, apiStatus } from '../kube/request.js';
 import { ESO_GROUP, InputError, collect, type ParsedInput } from './manifests.js';
 import type { ConvertCliOptions } from './options.js';
 
@@ -24,7 +24,7 @@ export async function listFromCluster(opts: ConvertCliOptions): Promise<ParsedIn
   }
   const out: ParsedInput = { manifests: [], skipped: [] };
   for (const { plural, kind, namespaced } of KINDS) {
-    const items = await list(kube.custom, plural, namespaced ? opts.namespace : undefined);
+    const items = await list(kube.http, plural, namespaced ? opts.namespace : undefined);
     if (items === undefined) {
       if (kind === 'ExternalSecret')
         throw new InputError(`the cluster serves no ${ESO_GROUP} ExternalSecrets (v1 or v1beta1)`);
@@ -38,28 +38,22 @@ export async function listFromCluster(opts: ConvertCliOptions): Promise<ParsedIn
   return out;
 }
 
-type Custom = ReturnType<typeof createKube>['custom'];
-
 async function list(
-  custom: Custom,
+  api: KubeHttp,
   plural: string,
   namespace: string | undefined,
 ): Promise<{ version: string; value: unknown[] } | undefined> {
   for (const version of ['v1', 'v1beta1']) {
     try {
-      const common = { group: ESO_GROUP, version, plural };
-      const res: unknown =
-        namespace === undefined
-          ? await custom.listClusterCustomObject(common, callOptions())
-          : await custom.listNamespacedCustomObject({ ...common, namespace }, callOptions());
+      const scope = namespace === undefined ? '' : `/namespaces/${encodeURIComponent(namespace)}`;
+      const res = await api.request({ method: 'GET', path: `/apis/${ESO_GROUP}/${version}${scope}/${plural}` });
       const items = (res as { items?: unknown }).items;
       return { version, value: Array.isArray(items) ? items : [] };
     } catch (err) {
-      if (err instanceof ApiException && err.code === 404) continue;
-      const code = err instanceof ApiException ? ` (HTTP ${err.code})` : '';
-      throw new InputError(
-        `cannot list ${plural}.${ESO_GROUP}/${version}${code}: ${err instanceof Error ? err.message.split('\n')[0] : 'failed'}`,
-      );
+      const status = apiStatus(err);
+      if (status === 404) continue;
+      const code = status === undefined ? '' : ` (HTTP ${status})`;
+      throw new InputError(`cannot list ${plural}.${ESO_GROUP}/${version}${code}: ${apiErrorDetail(err)}`);
     }
   }
   return undefined;

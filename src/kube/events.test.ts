@@ -43,7 +43,7 @@ afterEach(async () => {
 
 function recorder(opts: Partial<EventRecorderOptions> = {}) {
   return new KubeEventRecorder({
-    core: kubeClients(server.kubeConfig()).core,
+    api: kubeClients(server.kubeConfig()).http,
     log,
     instance: 'vaultsync-0',
     now: () => t,

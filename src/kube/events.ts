@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { PatchStrategy, type CoreV1Api, type CoreV1Event } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
 import PQueue from 'p-queue';
 import type { SecretSync } from '../api/index.js';
 import type { EventRecorder, EventType } from '../controller/types.js';
 import type { Logger } from '../core/types.js';
 import { TokenBuckets } from '../scheduler/token-buckets.js';
-import { apiErrorDetail, apiStatus, callOptions } from './request.js';
+import type { KubeHttp } from './http.js';
+import { apiErrorDetail, apiStatus } from './request.js';
 
 export const REPORTING_COMPONENT = 'vaultsync';
 
 export interface EventRecorderOptions {
-  core: CoreV1Api;
+  api: Pick<KubeHttp, 'request'>;
   log: Logger;
   /** This replica (pod name), reported as reportingInstance. */
   instance: string;
@@ -137,10 +137,13 @@ export class KubeEventRecorder implements EventRecorder {
   private async patch(prior: Aggregate, count: number, at: number): Promise<boolean> {
     const body = { count, lastTimestamp: new Date(at).toISOString() };
     try {
-      await this.opts.core.patchNamespacedEvent(
-        { name: prior.name, namespace: prior.namespace, body },
-        callOptions({ contentType: PatchStrategy.MergePatch, timeoutMs: this.opts.requestTimeoutMs ?? 10_000 }),
-      );
+      await this.opts.api.request({
+        method: 'PATCH',
+        path: `${eventsPath(prior.namespace)}/${encodeURIComponent(prior.name)}`,
+        body,
+        contentType: 'application/merge-patch+json',
+        timeoutMs: this.opts.requestTimeoutMs ?? 10_000,
+      });
       return true;
     } catch (err: unknown) {
       if (apiStatus(err) === 404) return false;
@@ -150,10 +153,9 @@ export class KubeEventRecorder implements EventRecorder {
 
   private async create(e: { sync: SecretSync; type: EventType; reason: string; message: string; at: number }) {
     const { metadata, apiVersion, kind } = e.sync;
-    const time = new Date(e.at);
+    const time = new Date(e.at).toISOString();
     const name = `${metadata.name.slice(0, 200)}.${e.at.toString(16)}${randomBytes(4).toString('hex')}`;
-    /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- client-node declares its models as classes, but serializes plain objects by their static type maps */
-    const body: CoreV1Event = {
+    const body = {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { name, namespace: metadata.namespace },
@@ -175,11 +177,14 @@ export class KubeEventRecorder implements EventRecorder {
       reportingComponent: REPORTING_COMPONENT,
       reportingInstance: this.opts.instance,
     };
-    /* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment */
-    await this.opts.core.createNamespacedEvent(
-      { namespace: metadata.namespace, body },
-      callOptions({ timeoutMs: this.opts.requestTimeoutMs ?? 10_000 }),
-    );
+    await this.opts.api.request({
+      method: 'POST',
+      path: eventsPath(metadata.namespace),
+      body,
+      timeoutMs: this.opts.requestTimeoutMs ?? 10_000,
+    });
     return { namespace: metadata.namespace, name };
   }
 }
+
+const eventsPath = (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`;

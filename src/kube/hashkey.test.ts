@@ -23,7 +23,7 @@ const load = (file?: string) =>
   loadHashKey({
     file,
     secret: { namespace: 'vaultsync', name: 'vaultsync-hash-key' },
-    core: kubeClients(server.kubeConfig()).core,
+    api: kubeClients(server.kubeConfig()).http,
     log,
   });
 

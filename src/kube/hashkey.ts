@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from '../core/types.js';
-import { apiStatus, callOptions, kubeError } from './request.js';
+import { asRecord } from '../core/json.js';
+import type { KubeHttp } from './http.js';
+import { apiStatus, kubeError } from './request.js';
+import { secretPath, secretsPath } from './secrets.js';
 
 /** The data key of the hash-key Secret. */
 export const HASH_KEY_DATA_KEY = 'hmac-key';
@@ -15,7 +17,7 @@ export interface LoadHashKeyOptions {
   /** A file holding the key (raw bytes); when given, no Secret is read or created. */
   file?: string | undefined;
   secret: { namespace: string; name: string };
-  core: CoreV1Api;
+  api: Pick<KubeHttp, 'request'>;
   log: Logger;
   signal?: AbortSignal;
 }
@@ -53,15 +55,15 @@ export async function loadHashKey(opts: LoadHashKeyOptions): Promise<Buffer> {
 
 async function readKey(opts: LoadHashKeyOptions): Promise<Buffer | undefined> {
   const { namespace, name } = opts.secret;
-  let secret;
+  let secret: unknown;
   try {
-    secret = await opts.core.readNamespacedSecret({ name, namespace }, callOptions({ signal: opts.signal }));
+    secret = await opts.api.request({ method: 'GET', path: secretPath(namespace, name), signal: opts.signal });
   } catch (err: unknown) {
     if (apiStatus(err) === 404) return undefined;
     throw kubeError('KubernetesApiError', { verb: 'get', resource: 'Secret', namespace, name }, err);
   }
-  const encoded = secret.data?.[HASH_KEY_DATA_KEY];
-  if (encoded === undefined) {
+  const encoded = asRecord(asRecord(secret)?.data)?.[HASH_KEY_DATA_KEY];
+  if (typeof encoded !== 'string') {
     throw new Error(`Secret ${namespace}/${name} exists but has no data.${HASH_KEY_DATA_KEY}: fix or delete it`);
   }
   return Buffer.from(encoded, 'base64');
@@ -71,26 +73,23 @@ async function readKey(opts: LoadHashKeyOptions): Promise<Buffer | undefined> {
 async function createKey(opts: LoadHashKeyOptions, key: Buffer): Promise<boolean> {
   const { namespace, name } = opts.secret;
   try {
-    await opts.core.createNamespacedSecret(
-      {
-        namespace,
-        /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- client-node declares its models as classes, but serializes plain objects by their static type maps */
-        body: {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          // Not labelled managed-by=vaultsync: it is not a synced Secret and must never be cleaned up.
-          metadata: {
-            name,
-            namespace,
-            labels: { 'app.kubernetes.io/name': 'vaultsync', 'app.kubernetes.io/component': 'hash-key' },
-          },
-          type: 'Opaque',
-          data: { [HASH_KEY_DATA_KEY]: key.toString('base64') },
+    await opts.api.request({
+      method: 'POST',
+      path: secretsPath(namespace),
+      signal: opts.signal,
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        // Not labelled managed-by=vaultsync: it is not a synced Secret and must never be cleaned up.
+        metadata: {
+          name,
+          namespace,
+          labels: { 'app.kubernetes.io/name': 'vaultsync', 'app.kubernetes.io/component': 'hash-key' },
         },
-        /* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment */
+        type: 'Opaque',
+        data: { [HASH_KEY_DATA_KEY]: key.toString('base64') },
       },
-      callOptions({ signal: opts.signal }),
-    );
+    });
     return true;
   } catch (err: unknown) {
     if (apiStatus(err) === 409) return false;

@@ -1,8 +1,9 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
-import { ApiException, type KubeConfig } from '@kubernetes/client-node';
+import { asRecord } from '../core/json.js';
+import type { KubeCredentials, RestConfig } from './kubeconfig.js';
 import { ListItemSplitter } from './list-stream.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS } from './request.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, KubeApiError } from './request.js';
 
 export interface KubeRequest {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -19,14 +20,30 @@ export interface KubeRequest {
 
 /** The API server as plain JSON over HTTP: one request, its parsed answer. */
 export interface KubeHttp {
-  /** Resolves to the parsed JSON of a 2xx answer; rejects with ApiException (status, body) otherwise. */
+  /** Resolves to the parsed JSON of a 2xx answer; rejects with KubeApiError (status, body) otherwise. */
   request(req: KubeRequest): Promise<unknown>;
   /**
    * A LIST whose items are parsed one at a time as they arrive and handed to `onItem` (the text
    * of the page is never held whole); resolves to the list without its items (metadata).
    */
   list(req: KubeRequest, onItem: (raw: unknown) => void): Promise<Record<string, unknown>>;
+  /**
+   * A WATCH (`watch=true` is added): each event line is parsed and handed to `onEvent` as it
+   * arrives. Resolves when the server ends the stream; rejects with KubeApiError when the answer is
+   * not 200, with the signal's reason when it aborts, or with the transport's error. It has no
+   * timer of its own: the caller asks for timeoutSeconds and keeps a watchdog (reflector.ts).
+   */
+  watch(req: Omit<KubeRequest, 'method' | 'body' | 'timeoutMs'>, onEvent: (event: WatchEvent) => void): Promise<void>;
 }
+
+/** One line of a watch stream. */
+export interface WatchEvent {
+  type: string;
+  object: unknown;
+}
+
+/** Bound on one watch event line (a Secret is at most 1 MiB of data, base64 and metadata included). */
+export const MAX_WATCH_LINE_BYTES = 16 * 2 ** 20;
 
 /** Bound on one answer: a list page of Secrets at the page size the reflector uses stays far below it. */
 export const MAX_RESPONSE_BYTES = 256 * 2 ** 20;
@@ -38,8 +55,9 @@ const MAX_ERROR_BODY = 64 * 1024;
  * generated layer: that layer goes through undici's fetch, a middleware chain, an ObjectSerializer
  * that builds a second, class-typed copy of every object, and a per-call AbortSignal.any/timeout
  * whose timers outlive the request, which together were most of the controller's garbage per sync
- * (docs/benchmarks.md). Authentication and TLS still come from the KubeConfig on every request
- * (token files rotate); one keep-alive Agent is kept while the TLS material is unchanged.
+ * (docs/benchmarks.md). It is the only API client of the `run` process: watches, leases, events
+ * and TokenRequests go through it too. Authentication and TLS come from the RestConfig on every
+ * request (token files rotate); one keep-alive Agent is kept while the TLS material is unchanged.
  */
 export class KubeJsonClient implements KubeHttp {
   private readonly base: URL;
@@ -47,12 +65,10 @@ export class KubeJsonClient implements KubeHttp {
   private agent: { agent: http.Agent; ca?: Buffer; cert?: Buffer; key?: Buffer; reject?: boolean } | undefined;
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly config: RestConfig,
     private readonly maxSockets = 64,
   ) {
-    const server = kc.getCurrentCluster()?.server;
-    if (server === undefined) throw new Error(`kubeconfig context ${kc.getCurrentContext()} names no cluster`);
-    this.base = new URL(server);
+    this.base = new URL(config.server);
     this.isHttps = this.base.protocol === 'https:';
   }
 
@@ -71,15 +87,31 @@ export class KubeJsonClient implements KubeHttp {
     return splitter.end();
   }
 
+  async watch(
+    req: Omit<KubeRequest, 'method' | 'body' | 'timeoutMs'>,
+    onEvent: (event: WatchEvent) => void,
+  ): Promise<void> {
+    const lines = new LineSplitter((line) => {
+      const parsed = asRecord(JSON.parse(line));
+      if (parsed === undefined || typeof parsed.type !== 'string') throw new Error('watch event without a type');
+      onEvent({ type: parsed.type, object: parsed.object });
+    });
+    const { status, body, responseHeaders } = await this.send(
+      { ...req, method: 'GET', query: { ...req.query, watch: 'true' }, timeoutMs: 0 },
+      (chunk) => {
+        lines.write(chunk);
+      },
+    );
+    if (status !== 200) throw apiException(status, body, responseHeaders);
+    lines.end();
+  }
+
   private async send(req: KubeRequest, stream: ((chunk: Buffer) => void) | undefined): Promise<Answer> {
-    const opts: https.RequestOptions = { headers: {} };
-    await this.kc.applyToHTTPSOptions(opts);
-    const proxied = this.kc.getCurrentCluster()?.proxyUrl !== undefined;
-    const agent = proxied ? opts.agent : this.agentFor(opts);
+    const creds = await this.config.credentials();
+    const agent = this.agentFor(creds);
     const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
     const headers: http.OutgoingHttpHeaders = { accept: 'application/json' };
-    // client-node always fills a header object; the array form never occurs.
-    if (opts.headers !== undefined && !Array.isArray(opts.headers)) Object.assign(headers, opts.headers);
+    if (creds.authorization !== undefined) headers.authorization = creds.authorization;
     if (payload !== undefined) {
       headers['content-type'] = req.contentType ?? 'application/json';
       headers['content-length'] = Buffer.byteLength(payload);
@@ -88,8 +120,7 @@ export class KubeJsonClient implements KubeHttp {
     for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const send = this.isHttps ? https.request : http.request;
     const requestOptions: https.RequestOptions = { method: req.method, headers, agent };
-    if (opts.auth !== undefined) requestOptions.auth = opts.auth;
-    if (opts.servername !== undefined) requestOptions.servername = opts.servername;
+    if (creds.servername !== undefined) requestOptions.servername = creds.servername;
     return exchange(
       send,
       url,
@@ -107,10 +138,8 @@ export class KubeJsonClient implements KubeHttp {
     this.agent = undefined;
   }
 
-  private agentFor(o: https.RequestOptions): http.Agent {
-    const ca = asBuffer(o.ca);
-    const cert = asBuffer(o.cert);
-    const key = asBuffer(o.key);
+  private agentFor(o: KubeCredentials): http.Agent {
+    const { ca, cert, key } = o;
     const reject = o.rejectUnauthorized;
     const cur = this.agent;
     if (cur && same(cur.ca, ca) && same(cur.cert, cert) && same(cur.key, key) && cur.reject === reject) {
@@ -128,7 +157,7 @@ export class KubeJsonClient implements KubeHttp {
           ...(ca ? { ca } : {}),
           ...(cert ? { cert } : {}),
           ...(key ? { key } : {}),
-          ...(reject === undefined ? {} : { rejectUnauthorized: reject }),
+          rejectUnauthorized: reject,
         })
       : new http.Agent(common);
     // A rotated certificate or CA: new connections from now on; the old ones finish what they carry.
@@ -138,7 +167,7 @@ export class KubeJsonClient implements KubeHttp {
       ...(ca ? { ca } : {}),
       ...(cert ? { cert } : {}),
       ...(key ? { key } : {}),
-      ...(reject === undefined ? {} : { reject }),
+      reject,
     };
     if (old !== undefined) setTimeout(() => old.destroy(), 60_000).unref();
     return agent;
@@ -151,7 +180,10 @@ interface Answer {
   responseHeaders: IncomingHttpHeaders;
 }
 
-/** One request and its whole answer; a timer and an abort listener that both go when it ends. */
+/**
+ * One request and its whole answer; a timer (none when timeoutMs is 0) and an abort listener that
+ * both go when it ends.
+ */
 function exchange(
   send: typeof https.request,
   url: URL,
@@ -206,9 +238,12 @@ function exchange(
         finish(new Error(`${options.method} ${url.pathname}: answer cut off`));
       });
     });
-    const timer = setTimeout(() => {
-      r.destroy(new Error(`${options.method} ${url.pathname}: no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            r.destroy(new Error(`${options.method} ${url.pathname}: no answer within ${timeoutMs} ms`));
+          }, timeoutMs)
+        : undefined;
     const onAbort = () => {
       r.destroy(signal === undefined ? new Error('request aborted') : abortError(signal));
     };
@@ -220,21 +255,55 @@ function exchange(
   });
 }
 
-function apiException(status: number, body: Buffer, headers: IncomingHttpHeaders): ApiException<string> {
+function apiException(status: number, body: Buffer, headers: IncomingHttpHeaders): KubeApiError {
   const text = body.subarray(0, MAX_ERROR_BODY).toString('utf8');
-  return new ApiException(status, `HTTP ${status}`, text, flatHeaders(headers));
+  return new KubeApiError(status, text, flatHeaders(headers));
+}
+
+/**
+ * Newline-delimited lines from chunks cut anywhere: split on the byte 0x0a (which never occurs
+ * inside a multi-byte UTF-8 character), decode whole lines only, bound what is held.
+ */
+export class LineSplitter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(
+    private readonly onLine: (line: string) => void,
+    private readonly maxLineBytes = MAX_WATCH_LINE_BYTES,
+  ) {}
+
+  write(chunk: Buffer): void {
+    let start = 0;
+    for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
+      const part = chunk.subarray(start, nl);
+      const line = this.pending.length === 0 ? part : Buffer.concat([...this.pending, part]);
+      this.pending = [];
+      this.pendingBytes = 0;
+      start = nl + 1;
+      const text = line.toString('utf8').trim();
+      if (text !== '') this.onLine(text);
+    }
+    if (start < chunk.length) {
+      this.pendingBytes += chunk.length - start;
+      if (this.pendingBytes > this.maxLineBytes) throw new Error(`watch event longer than ${this.maxLineBytes} bytes`);
+      this.pending.push(chunk.subarray(start));
+    }
+  }
+
+  /** A last line without its newline still counts. */
+  end(): void {
+    if (this.pending.length === 0) return;
+    const text = Buffer.concat(this.pending).toString('utf8').trim();
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (text !== '') this.onLine(text);
+  }
 }
 
 function abortError(signal: AbortSignal): Error {
   const reason: unknown = signal.reason;
   return reason instanceof Error ? reason : new Error('request aborted');
-}
-
-function asBuffer(v: unknown): Buffer | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (Buffer.isBuffer(v)) return v;
-  if (typeof v === 'string') return Buffer.from(v);
-  return undefined;
 }
 
 function same(a: Buffer | undefined, b: Buffer | undefined): boolean {

@@ -1,4 +1,6 @@
-export { createKube, kubeClients, useTokenFile, type CreateKubeOptions, type Kube } from './client.js';
+export { createKube, kubeClients, type CreateKubeOptions, type Kube } from './client.js';
+export { RestConfig, loadKubeconfig, loadInCluster } from './kubeconfig.js';
+export { leaseClient, type Lease, type LeaseClient } from './lease-client.js';
 export { Informer, type InformerHandlers, type InformerOptions } from './informer.js';
 export {
   DEFAULT_TIMING,
@@ -21,13 +23,7 @@ export { KubeStatusWriter, statusMergePatch, type StatusWriterDeps } from './sta
 export { KubeEventRecorder, REPORTING_COMPONENT, type EventRecorderOptions } from './events.js';
 export { TokenRequestSource, MIN_TOKEN_EXPIRATION_SECONDS, type TokenRequestSourceDeps } from './tokens.js';
 export { loadHashKey, HASH_KEY_DATA_KEY, type LoadHashKeyOptions } from './hashkey.js';
-export { callOptions, kubeError, apiStatus, type CallOptions } from './request.js';
-export {
-  LeaderElector,
-  electionIdentity,
-  type ElectionEnd,
-  type LeaderElectorOptions,
-  type LeaseClient,
-} from './leader.js';
+export { kubeError, apiStatus, apiErrorDetail, KubeApiError, type CallOptions } from './request.js';
+export { LeaderElector, electionIdentity, type ElectionEnd, type LeaderElectorOptions } from './leader.js';
 export { KubeLeaseRecords, leaseRecordName, LEASE_RECORD_LABEL } from './lease-records.js';
 export { KubeWorkloadPatcher, type KubeWorkloadPatcherDeps } from './workloads.js';

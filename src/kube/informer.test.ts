@@ -49,11 +49,11 @@ afterEach(async () => {
 });
 
 function start(opts: { namespaces?: string[]; labelSelector?: string; timing?: Partial<ReflectorTiming> } = {}) {
-  const kc = server.kubeConfig();
+  const { http } = kubeClients(server.kubeConfig());
   const inf = new Informer<SecretSync>({
     name: 'secretsyncs',
-    kc,
-    source: secretSyncSource(kubeClients(kc).http),
+    api: http,
+    source: secretSyncSource(http),
     transform: toSecretSync,
     namespaces: opts.namespaces,
     labelSelector: opts.labelSelector,

@@ -1,4 +1,4 @@
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeHttp } from './http.js';
 import type { Logger } from '../core/types.js';
 import { DEFAULT_TIMING, Reflector, type ReflectorTiming, type ResourceSource } from './reflector.js';
 import { Store, type ChangeKind, type KubeObject } from './store.js';
@@ -13,7 +13,8 @@ export interface InformerHandlers<T> {
 export interface InformerOptions<T extends KubeObject> {
   /** For logs, e.g. `secretsyncs`. */
   name: string;
-  kc: KubeConfig;
+  /** Where the watches run. */
+  api: Pick<KubeHttp, 'watch'>;
   source: ResourceSource;
   /** Turns a raw API object into the cached form; undefined drops a malformed object (logged). */
   transform: (raw: unknown) => T | undefined;
@@ -63,7 +64,7 @@ export class Informer<T extends KubeObject> {
     this.reflectors = scopes.map(
       (namespace) =>
         new Reflector<T>({
-          kc: opts.kc,
+          api: opts.api,
           source: opts.source,
           store: this.store,
           transform: (raw) => this.transform(opts.transform, raw),

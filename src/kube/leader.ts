@@ -15,15 +15,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { V1MicroTime, type CoordinationV1Api, type V1Lease, type V1ObjectMeta } from '@kubernetes/client-node';
 import type { Clock, Logger } from '../core/types.js';
-import { apiErrorDetail, apiStatus, callOptions } from './request.js';
+import { microTime, type Lease, type LeaseClient, type LeaseMeta } from './lease-client.js';
+import { apiErrorDetail, apiStatus, type CallOptions } from './request.js';
 
-/** The three calls the elector makes (get, create, update on leases). */
-export type LeaseClient = Pick<
-  CoordinationV1Api,
-  'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'
->;
+export type { LeaseClient } from './lease-client.js';
 
 export interface LeaderElectorOptions {
   coordination: LeaseClient;
@@ -70,7 +66,7 @@ export class LeaderElector {
   private running: Promise<ElectionEnd> | undefined;
   private readonly stopping = new AbortController();
   /** The Lease as last read or written (its resourceVersion is the base of the next write). */
-  private lease: V1Lease | undefined;
+  private lease: Lease | undefined;
   /** Holder and renewTime last seen, and when (local clock) they last changed. */
   private observed: { holder: string; renewTime: string; at: number } | undefined;
   private reportedLeader: string | undefined;
@@ -114,7 +110,7 @@ export class LeaderElector {
   async look(timeoutMs: number): Promise<void> {
     const { coordination, namespace, name } = this.opts;
     try {
-      const lease = await coordination.readNamespacedLease({ namespace, name }, callOptions({ timeoutMs }));
+      const lease = await coordination.readNamespacedLease({ namespace, name }, { timeoutMs });
       this.lease = lease;
       this.observe(lease, this.clock.now());
     } catch (err: unknown) {
@@ -183,9 +179,9 @@ export class LeaderElector {
   /** One get, then create or update. Requests are bounded by `timeoutMs` and `signal`. */
   private async attempt(timeoutMs: number, signal: AbortSignal): Promise<Attempt> {
     const { coordination, namespace, name, identity, log } = this.opts;
-    const call = () => callOptions({ signal, timeoutMs });
+    const call = (): CallOptions => ({ signal, timeoutMs });
     const now = this.clock.now();
-    let current: V1Lease | undefined;
+    let current: Lease | undefined;
     try {
       current = await coordination.readNamespacedLease({ namespace, name }, call());
     } catch (err: unknown) {
@@ -218,11 +214,10 @@ export class LeaderElector {
   }
 
   /** The Lease this identity writes: renewTime now; acquireTime and transitions move on takeover. */
-  private record(current: V1Lease | undefined, now: number): V1Lease {
+  private record(current: Lease | undefined, now: number): Lease {
     const spec = current?.spec;
     const ours = spec?.holderIdentity === this.opts.identity;
-    const stamp = new V1MicroTime(now);
-    /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- client-node declares its models as classes, but serializes plain objects by their static type maps */
+    const stamp = microTime(now);
     return {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
@@ -235,26 +230,23 @@ export class LeaderElector {
         leaseTransitions: current === undefined ? 0 : (spec?.leaseTransitions ?? 0) + (ours ? 0 : 1),
       },
     };
-    /* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment */
   }
 
   /** Metadata with this holder's annotations set (holding) or removed (releasing). */
-  private annotated(metadata: V1ObjectMeta | undefined, holding: boolean): V1ObjectMeta {
-    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- as in record()
-    const base: V1ObjectMeta = metadata ?? { name: this.opts.name, namespace: this.opts.namespace };
+  private annotated(metadata: LeaseMeta | undefined, holding: boolean): LeaseMeta {
+    const base: LeaseMeta = metadata ?? { name: this.opts.name, namespace: this.opts.namespace };
     const own = this.opts.holderAnnotations;
     if (own === undefined) return base;
     const annotations = Object.fromEntries(
       Object.entries(base.annotations ?? {}).filter(([k]) => !Object.hasOwn(own, k)),
     );
     if (holding) for (const [k, v] of Object.entries(own)) if (v !== undefined) annotations[k] = v;
-    /* eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment, @typescript-eslint/no-misused-spread -- as in record(): serialized as a plain object */
     return { ...base, annotations };
   }
 
-  private observe(lease: V1Lease, now: number): void {
+  private observe(lease: Lease, now: number): void {
     const holder = lease.spec?.holderIdentity ?? '';
-    const renewTime = String(lease.spec?.renewTime ?? '');
+    const renewTime = lease.spec?.renewTime ?? '';
     if (this.observed?.holder !== holder || this.observed.renewTime !== renewTime) {
       this.observed = { holder, renewTime, at: now };
     }
@@ -266,7 +258,7 @@ export class LeaderElector {
   }
 
   /** Unchanged, as seen here, for the longer of our lease duration and the one the holder wrote. */
-  private expired(lease: V1Lease, now: number): boolean {
+  private expired(lease: Lease, now: number): boolean {
     const durationMs = Math.max(this.opts.leaseDurationMs, (lease.spec?.leaseDurationSeconds ?? 0) * 1000);
     return this.observed !== undefined && now - this.observed.at >= durationMs;
   }
@@ -297,9 +289,8 @@ export class LeaderElector {
     let lease = this.lease;
     for (let attempt = 1; attempt <= 3; attempt++) {
       if (lease?.spec?.holderIdentity !== this.opts.identity) return;
-      const stamp = new V1MicroTime(this.clock.now());
-      /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- as in record() */
-      const body: V1Lease = {
+      const stamp = microTime(this.clock.now());
+      const body: Lease = {
         apiVersion: 'coordination.k8s.io/v1',
         kind: 'Lease',
         metadata: this.annotated(lease.metadata, false),
@@ -311,12 +302,8 @@ export class LeaderElector {
           leaseTransitions: lease.spec.leaseTransitions,
         },
       };
-      /* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment */
       try {
-        await coordination.replaceNamespacedLease(
-          { namespace, name, body },
-          callOptions({ timeoutMs: this.opts.renewDeadlineMs }),
-        );
+        await coordination.replaceNamespacedLease({ namespace, name, body }, { timeoutMs: this.opts.renewDeadlineMs });
         log.info({ lease: `${namespace}/${name}` }, 'leader election: lease released');
         return;
       } catch (err: unknown) {
@@ -324,10 +311,7 @@ export class LeaderElector {
         this.failed('release', err);
         if (apiStatus(err) !== 409 || attempt === 3) return;
         try {
-          lease = await coordination.readNamespacedLease(
-            { namespace, name },
-            callOptions({ timeoutMs: this.opts.renewDeadlineMs }),
-          );
+          lease = await coordination.readNamespacedLease({ namespace, name }, { timeoutMs: this.opts.renewDeadlineMs });
         } catch (readErr: unknown) {
           this.failed('read', readErr);
           return;

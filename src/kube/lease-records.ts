@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Key, Logger } from '../core/types.js';
 import { parseLeaseRecord, type LeaseRecord, type LeaseRecordStore } from '../sources/lease-record.js';
 import type { WriteLimiter } from './limiter.js';
-import { apiStatus, callOptions, kubeError } from './request.js';
+import { asRecord } from '../core/json.js';
+import type { KubeHttp } from './http.js';
+import { apiStatus, kubeError } from './request.js';
+import { secretPath, secretsPath } from './secrets.js';
 
 /** The label that marks lease records (and selects them in the one list at start). */
 export const LEASE_RECORD_LABEL = 'vaultsync.io/lease-record';
@@ -16,7 +18,7 @@ export const leaseRecordName = (key: Key): string =>
   `vaultsync-lease-${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
 
 export interface KubeLeaseRecordsDeps {
-  core: CoreV1Api;
+  api: Pick<KubeHttp, 'request'>;
   /** The controller's namespace: tenants have no access to it. */
   namespace: string;
   limiter: WriteLimiter;
@@ -31,27 +33,34 @@ export class KubeLeaseRecords implements LeaseRecordStore {
   constructor(private readonly deps: KubeLeaseRecordsDeps) {}
 
   async list(signal: AbortSignal): Promise<LeaseRecord[]> {
-    const { core, namespace, log } = this.deps;
-    let list;
+    const { api, namespace, log } = this.deps;
+    let list: unknown;
     try {
-      list = await core.listNamespacedSecret({ namespace, labelSelector: LEASE_RECORD_LABEL }, callOptions({ signal }));
+      list = await api.request({
+        method: 'GET',
+        path: secretsPath(namespace),
+        query: { labelSelector: LEASE_RECORD_LABEL },
+        signal,
+      });
     } catch (err) {
       throw kubeError('KubernetesApiError', { verb: 'list', resource: 'Secrets', namespace }, err);
     }
     const records: LeaseRecord[] = [];
-    for (const secret of list.items) {
-      const encoded = secret.data?.[DATA_KEY];
+    const items = asRecord(list)?.items;
+    for (const secret of (Array.isArray(items) ? items : []).map(asRecord)) {
+      const encoded = asRecord(secret?.data)?.[DATA_KEY];
       const record =
-        encoded === undefined ? undefined : parseLeaseRecord(Buffer.from(encoded, 'base64').toString('utf8'));
+        typeof encoded !== 'string' ? undefined : parseLeaseRecord(Buffer.from(encoded, 'base64').toString('utf8'));
       // A record vaultsync cannot read is left alone: deleting it could lose the only way to revoke.
-      if (record === undefined) log.warn({ secret: secret.metadata?.name }, 'unreadable lease record left in place');
+      if (record === undefined)
+        log.warn({ secret: asRecord(secret?.metadata)?.name }, 'unreadable lease record left in place');
       else records.push(record);
     }
     return records;
   }
 
   async put(record: LeaseRecord, signal: AbortSignal): Promise<void> {
-    const { core, namespace, limiter } = this.deps;
+    const { api, namespace, limiter } = this.deps;
     const name = leaseRecordName(record.key);
     const body = {
       apiVersion: 'v1',
@@ -70,16 +79,14 @@ export class KubeLeaseRecords implements LeaseRecordStore {
       async () => {
         try {
           // Unconditional replace: one key is only ever handled by one worker of the one leader.
-          // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- plain object serialized by type map
-          await core.replaceNamespacedSecret({ name, namespace, body }, callOptions({ signal }));
+          await api.request({ method: 'PUT', path: secretPath(namespace, name), body, signal });
           return;
         } catch (err) {
           if (apiStatus(err) !== 404)
             throw kubeError('KubernetesApiError', { verb: 'update', resource: 'Secret', namespace, name }, err);
         }
         try {
-          // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment -- plain object serialized by type map
-          await core.createNamespacedSecret({ namespace, body }, callOptions({ signal }));
+          await api.request({ method: 'POST', path: secretsPath(namespace), body, signal });
         } catch (err) {
           throw kubeError('KubernetesApiError', { verb: 'create', resource: 'Secret', namespace, name }, err);
         }
@@ -90,12 +97,12 @@ export class KubeLeaseRecords implements LeaseRecordStore {
   }
 
   async delete(key: Key, signal: AbortSignal): Promise<void> {
-    const { core, namespace, limiter } = this.deps;
+    const { api, namespace, limiter } = this.deps;
     const name = leaseRecordName(key);
     await limiter.run(
       async () => {
         try {
-          await core.deleteNamespacedSecret({ name, namespace }, callOptions({ signal }));
+          await api.request({ method: 'DELETE', path: secretPath(namespace, name), signal });
         } catch (err) {
           if (apiStatus(err) !== 404)
             throw kubeError('KubernetesApiError', { verb: 'delete', resource: 'Secret', namespace, name }, err);

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { asRecord } from '../core/json.js';
 import type { Logger } from '../core/types.js';
 import { backoffCeiling } from '../scheduler/backoff.js';
+import type { KubeHttp } from './http.js';
 import { apiErrorDetail, apiStatus } from './request.js';
 import type { KubeObject, Store } from './store.js';
 
@@ -57,7 +57,8 @@ export const DEFAULT_TIMING: ReflectorTiming = {
 };
 
 export interface ReflectorDeps<T extends KubeObject> {
-  kc: KubeConfig;
+  /** The plain client the watches run on (sources list through it too). */
+  api: Pick<KubeHttp, 'watch'>;
   source: ResourceSource;
   store: Store<T>;
   transform: (raw: unknown) => T | undefined;
@@ -140,7 +141,7 @@ export class Reflector<T extends KubeObject> {
         log.warn(
           {
             err: apiErrorDetail(err),
-            status: apiStatus(err) ?? httpStatus(err),
+            status: apiStatus(err),
             failures,
             relist: resourceVersion === undefined,
           },
@@ -196,7 +197,7 @@ export class Reflector<T extends KubeObject> {
   }
 
   private watchOnce(from: string, signal: AbortSignal): Promise<WatchResult> {
-    const { kc, source, namespace, labelSelector, timing, now } = this.deps;
+    const { api, source, namespace, labelSelector, timing, now } = this.deps;
     const { min, max } = timing.watchTimeoutSeconds;
     const timeoutSeconds = Math.round(min + this.deps.random() * (max - min));
     const silenceMs = timeoutSeconds * 1000 + timing.watchdogSlackMs;
@@ -228,7 +229,7 @@ export class Reflector<T extends KubeObject> {
         return;
       }
 
-      const onEvent = (type: string, raw: unknown) => {
+      const onEvent = ({ type, object: raw }: { type: string; object: unknown }) => {
         if (finished) return;
         events++;
         watchdog.refresh();
@@ -247,33 +248,22 @@ export class Reflector<T extends KubeObject> {
         if (type === 'DELETED') this.deps.store.remove(obj);
         else this.deps.store.apply(obj);
       };
-      const onDone = (err: unknown) => {
-        if (err === null || err === undefined) finish('closed');
-        else if (httpStatus(err) === 410) finish('expired');
-        else finish('error', err);
-      };
 
-      const watch = new Watch(kc);
-      // client-node aborts a watch after 30 s without data; bookmarks may come only once a minute,
-      // so its inactivity timer is moved past ours and our watchdog decides.
-      setInactivityTimeout(watch, silenceMs + timing.watchdogSlackMs);
+      // The stream is ours to end: stop, the watchdog and an ERROR event all abort it through finish().
+      controller = new AbortController();
+      this.progressAt = now();
       const query = {
-        allowWatchBookmarks: true,
+        allowWatchBookmarks: 'true',
         resourceVersion,
         timeoutSeconds,
         labelSelector,
       };
-      watch.watch(source.watchPath(namespace), query, onEvent, onDone).then(
-        (c) => {
-          controller = c;
-          if (finished) {
-            c.abort();
-            return;
-          }
-          this.progressAt = now();
+      api.watch({ path: source.watchPath(namespace), query, signal: controller.signal }, onEvent).then(
+        () => {
+          finish('closed');
         },
         (err: unknown) => {
-          finish('error', err);
+          finish(apiStatus(err) === 410 ? 'expired' : 'error', err);
         },
       );
     });
@@ -290,10 +280,6 @@ export class WatchStatusError extends Error {
   }
 }
 
-function setInactivityTimeout(watch: Watch, ms: number): void {
-  if ('requestTimeoutMs' in watch) Object.assign(watch, { requestTimeoutMs: ms });
-}
-
 function resourceVersionOf(raw: unknown): string | undefined {
   const rv = asRecord(asRecord(raw)?.metadata)?.resourceVersion;
   return typeof rv === 'string' && rv !== '' ? rv : undefined;
@@ -307,9 +293,4 @@ function statusCode(raw: unknown): number | undefined {
 function statusText(raw: unknown): string {
   const message = asRecord(raw)?.message;
   return typeof message === 'string' ? message : 'no message';
-}
-
-function httpStatus(err: unknown): number | undefined {
-  const code = asRecord(err)?.statusCode;
-  return typeof code === 'number' ? code : undefined;
 }

@@ -1,45 +1,38 @@
-import { ApiException, Observable, type ConfigurationOptions, type RequestContext } from '@kubernetes/client-node';
 import { SyncError, type Reason } from '../errors.js';
 import { asRecord } from '../core/json.js';
 
-/** Default bound on one API-server request; client-node's fetch has none of its own. */
+/** Default bound on one API-server request. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
+/** Per-call options of the API clients built on the plain client (leases, events, tokens, …). */
 export interface CallOptions {
   signal?: AbortSignal | undefined;
   timeoutMs?: number;
-  /** Overrides the Content-Type the generated client picks (it defaults patches to json-patch). */
-  contentType?: string;
 }
 
 /**
- * Per-call options for the generated API clients: an abort signal (the caller's, bounded by a
- * timeout) and optionally a Content-Type. Middleware is appended so the KubeConfig's own
- * (User-Agent) still runs.
+ * A non-2xx answer of the API server: `code` is the HTTP status, `body` the answer's text (a Status
+ * object, shortened). The field names are client-node's ApiException's, which this replaces.
  */
-export function callOptions(opts: CallOptions = {}): ConfigurationOptions {
-  const timeout = AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
-  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-  const { contentType } = opts;
-  return {
-    middleware: [
-      {
-        pre: (ctx: RequestContext) => {
-          ctx.setSignal(signal);
-          if (contentType !== undefined) ctx.setHeaderParam('Content-Type', contentType);
-          return new Observable(Promise.resolve(ctx));
-        },
-        post: (rsp) => new Observable(Promise.resolve(rsp)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  };
+export class KubeApiError extends Error {
+  constructor(
+    readonly code: number,
+    readonly body: string,
+    readonly headers: Readonly<Record<string, string>>,
+  ) {
+    super(`HTTP ${code}${statusSuffix(body)}`);
+    this.name = 'KubeApiError';
+  }
+}
+
+function statusSuffix(body: string): string {
+  const message = statusMessage(body);
+  return message === undefined ? '' : `: ${truncate(message)}`;
 }
 
 /** HTTP status of a failed API call, or undefined when none was received (network, timeout). */
 export function apiStatus(err: unknown): number | undefined {
-  if (err instanceof ApiException) return (err as ApiException<unknown>).code;
-  return undefined;
+  return err instanceof KubeApiError ? err.code : undefined;
 }
 
 const MAX_DETAIL = 300;
@@ -49,11 +42,7 @@ const MAX_DETAIL = 300;
  * Status messages name objects and fields, not Secret values.
  */
 export function apiErrorDetail(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body: unknown = (err as ApiException<unknown>).body;
-    const message = statusMessage(body);
-    return truncate(message ?? `HTTP ${(err as ApiException<unknown>).code}`);
-  }
+  if (err instanceof KubeApiError) return truncate(statusMessage(err.body) ?? `HTTP ${err.code}`);
   if (err instanceof Error) return truncate(err.message);
   return 'unknown error';
 }

@@ -1,10 +1,9 @@
-import type { V1Secret } from '@kubernetes/client-node';
 import type { OwnerReference, SecretObject, StoredSecret } from '../controller/types.js';
 import { asRecord } from '../core/json.js';
 
 /**
- * The narrow SecretObject from either a raw JSON Secret (watch events) or client-node's
- * deserialized V1Secret (reads, lists: dates as Date). Fields the controller never reads
+ * The narrow SecretObject from a raw JSON Secret (reads, lists, watch events; a Date for a
+ * timestamp is accepted too). Fields the controller never reads
  * (managedFields, creationTimestamp, ...) are left out of the cache.
  */
 export function toSecretObject(raw: unknown): SecretObject | undefined {
@@ -48,9 +47,8 @@ export function toStoredSecret(
 }
 
 /** The request body for create and replace; resourceVersion and uid make a replace conditional. */
-export function toV1Secret(secret: SecretObject): V1Secret {
+export function toV1Secret(secret: SecretObject): Record<string, unknown> {
   const { name, namespace, uid, resourceVersion, labels, annotations, ownerReferences } = secret.metadata;
-  /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- client-node declares its models as classes, but serializes plain objects by their static type maps */
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -59,7 +57,6 @@ export function toV1Secret(secret: SecretObject): V1Secret {
     data: secret.data,
     immutable: secret.immutable,
   };
-  /* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment */
 }
 
 function stringMap(v: unknown): Record<string, string> | undefined {

@@ -43,10 +43,8 @@ afterEach(async () => {
 });
 
 function managed(limits = { writeConcurrency: 4, writeQps: 100 }): ManagedSecrets {
-  const kc = server.kubeConfig();
   store = new ManagedSecrets({
-    kc,
-    api: kubeClients(kc).http,
+    api: kubeClients(server.kubeConfig()).http,
     limiter: new WriteLimiter(limits),
     hashKey: Buffer.from('secrets-test-hash-key'),
     log,

@@ -1,4 +1,3 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
@@ -41,16 +40,15 @@ export function secretSource(api: KubeHttp): ResourceSource {
   };
 }
 
-function secretsPath(namespace: string | undefined): string {
+export function secretsPath(namespace: string | undefined): string {
   return namespace === undefined ? '/api/v1/secrets' : `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
 }
 
-function secretPath(namespace: string, name: string): string {
+export function secretPath(namespace: string, name: string): string {
   return `${secretsPath(namespace)}/${encodeURIComponent(name)}`;
 }
 
 export interface ManagedSecretsOptions {
-  kc: KubeConfig;
   api: KubeHttp;
   limiter: WriteLimiter;
   /** Key of the data digest the cache keeps instead of data (the content-HMAC key). */
@@ -80,7 +78,7 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
     this.hashKey = opts.hashKey;
     this.informer = new Informer<StoredSecret>({
       name: 'managed-secrets',
-      kc: opts.kc,
+      api: opts.api,
       source: secretSource(opts.api),
       transform: (raw) => toStoredSecret(raw, (data) => this.digestData(data)),
       namespaces: opts.namespaces,

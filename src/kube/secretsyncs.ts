@@ -1,4 +1,3 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION, validateSecretSync, type SecretSync } from '../api/index.js';
 import type { Logger } from '../core/types.js';
 import type { SecretSyncLister } from '../controller/types.js';
@@ -95,7 +94,6 @@ function compactMetadata(md: Record<string, unknown>): Record<string, unknown> {
 }
 
 export interface SecretSyncInformerOptions {
-  kc: KubeConfig;
   api: KubeHttp;
   namespaces?: readonly string[] | undefined;
   log: Logger;
@@ -106,7 +104,7 @@ export interface SecretSyncInformerOptions {
 export function createSecretSyncInformer(opts: SecretSyncInformerOptions): Informer<SecretSync> & SecretSyncLister {
   return new Informer<SecretSync>({
     name: PLURAL,
-    kc: opts.kc,
+    api: opts.api,
     source: secretSyncSource(opts.api),
     transform: toSecretSync,
     namespaces: opts.namespaces,

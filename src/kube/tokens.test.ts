@@ -16,7 +16,7 @@ afterEach(async () => {
 });
 
 function source(expirationSeconds = 900) {
-  return new TokenRequestSource({ core: kubeClients(server.kubeConfig()).core, expirationSeconds });
+  return new TokenRequestSource({ api: kubeClients(server.kubeConfig()).http, expirationSeconds });
 }
 
 const sa = { namespace: 'team-a', name: 'app' };

@@ -1,13 +1,14 @@
-import type { CoreV1Api } from '@kubernetes/client-node';
+import { asRecord } from '../core/json.js';
 import { SyncError } from '../errors.js';
 import type { ServiceAccountTokenSource } from '../vault/types.js';
-import { apiErrorDetail, apiStatus, callOptions } from './request.js';
+import type { KubeHttp } from './http.js';
+import { apiErrorDetail, apiStatus } from './request.js';
 
 /** The API server refuses TokenRequests that expire sooner than this. */
 export const MIN_TOKEN_EXPIRATION_SECONDS = 600;
 
 export interface TokenRequestSourceDeps {
-  core: CoreV1Api;
+  api: Pick<KubeHttp, 'request'>;
   /** Asked expiry (config auth.tokenExpirationSeconds); raised to the API server's minimum. */
   expirationSeconds: number;
 }
@@ -28,29 +29,25 @@ export class TokenRequestSource implements ServiceAccountTokenSource {
     audiences: readonly string[],
     signal?: AbortSignal,
   ): Promise<{ token: string; expiresAt: number }> {
-    let response;
+    let response: unknown;
     try {
-      response = await this.deps.core.createNamespacedServiceAccountToken(
-        {
-          name: sa.name,
-          namespace: sa.namespace,
-          /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment -- client-node declares its models as classes, but serializes plain objects by their static type maps */
-          body: {
-            apiVersion: 'authentication.k8s.io/v1',
-            kind: 'TokenRequest',
-            spec: { audiences: [...audiences], expirationSeconds: this.expirationSeconds },
-          },
-          /* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment */
+      response = await this.deps.api.request({
+        method: 'POST',
+        path: `/api/v1/namespaces/${encodeURIComponent(sa.namespace)}/serviceaccounts/${encodeURIComponent(sa.name)}/token`,
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenRequest',
+          spec: { audiences: [...audiences], expirationSeconds: this.expirationSeconds },
         },
-        callOptions({ signal }),
-      );
+        signal,
+      });
     } catch (err: unknown) {
       throw tokenError(sa, err);
     }
-    const token = response.status?.token;
-    const expiry = response.status?.expirationTimestamp;
-    const expiresAt = expiry instanceof Date ? expiry.getTime() : Date.parse(String(expiry));
-    if (token === undefined || token === '' || !Number.isFinite(expiresAt)) {
+    const status = asRecord(asRecord(response)?.status);
+    const token = status?.token;
+    const expiresAt = typeof status?.expirationTimestamp === 'string' ? Date.parse(status.expirationTimestamp) : NaN;
+    if (typeof token !== 'string' || token === '' || !Number.isFinite(expiresAt)) {
       throw new SyncError(
         'ServiceAccountTokenFailed',
         `TokenRequest for ServiceAccount ${sa.namespace}/${sa.name} returned no token or no expiry`,

@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+import { RestConfig } from '../kubeconfig.js';
 
 /**
  * A loopback HTTP server speaking just enough of the Kubernetes API for unit tests of src/kube:
@@ -22,6 +22,8 @@ export interface OpenWatch {
   path: string;
   query: URLSearchParams;
   send(type: string, object: unknown): void;
+  /** Writes bytes as they are (partial lines, garbage). */
+  raw(text: string): void;
   end(): void;
   /** Resolves when the connection closes (either side). */
   closed: Promise<void>;
@@ -101,15 +103,8 @@ export class FakeApiServer {
     this.watchFailures.push(code);
   }
 
-  kubeConfig(token = 'test-token'): KubeConfig {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'fake', server: this.url, skipTLSVerify: true }],
-      users: [{ name: 'tester', token }],
-      contexts: [{ name: 'fake', cluster: 'fake', user: 'tester' }],
-      currentContext: 'fake',
-    });
-    return kc;
+  kubeConfig(token = 'test-token'): RestConfig {
+    return RestConfig.fromServer(this.url, { token, insecure: true });
   }
 
   async close(): Promise<void> {
@@ -145,6 +140,9 @@ export class FakeApiServer {
       query: req.query,
       send: (type, object) => {
         res.write(`${JSON.stringify({ type, object })}\n`);
+      },
+      raw: (text) => {
+        res.write(text);
       },
       end: () => {
         res.end();
