@@ -1,8 +1,7 @@
-import NodeVault from 'node-vault';
 import type { VaultIdentity } from './types.js';
 import type { AllowedAddresses } from './address.js';
 import { connectionKey, normalizeAddress } from './identity.js';
-import { Agents, exchange, VaultTransportError } from './transport.js';
+import { Agents, exchange } from './transport.js';
 
 export { VaultTransportError } from './transport.js';
 
@@ -37,30 +36,16 @@ export interface TransportSettings {
   allowed: AllowedAddresses;
 }
 
-/** What node-vault hands its request function: our call rides along under a symbol. */
-const CALL = Symbol('vaultsync.call');
-
-interface Call {
-  req: VaultHttpRequest;
-  signal: AbortSignal | undefined;
-  /** The answer, whatever its status: node-vault rejects non-2xx answers, and resolves 2xx with the body only. */
-  response?: VaultHttpResponse;
-}
-
-interface NodeVaultRequestOptions {
-  [CALL]?: Call;
-}
-
 /**
- * One node-vault client for one (address, Vault namespace, CA bundle), driven through node-vault's
- * `request-promise` option with our own request function (transport.ts): its deadlines, response
- * bound and redirect rules apply to every request, and node-vault's environment fallbacks
- * (VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE, VAULT_PREFIX, VAULT_SKIP_VERIFY) never reach the wire:
- * the request function builds the URL and headers from the call and this connection's identity only.
+ * One connection to one (address, Vault namespace, CA bundle): our transport (transport.ts) with
+ * its deadline, response bound and redirect rules on every request. The URL and headers are built
+ * from the call and this connection's identity only: no VAULT_ADDR, VAULT_TOKEN, VAULT_NAMESPACE,
+ * VAULT_PREFIX or VAULT_SKIP_VERIFY from the environment ever reaches the wire. (node-vault, which
+ * this replaced, was only ever a pass-through to our request function and loaded axios, tv4 and
+ * mustache for it: docs/benchmarks.md, issue 14.)
  */
 export class VaultConnection {
   readonly address: string;
-  readonly #client: NodeVault.client;
   readonly #agents: Agents;
   readonly #settings: TransportSettings;
   readonly #vaultNamespace: string | undefined;
@@ -71,15 +56,6 @@ export class VaultConnection {
     this.#settings = settings;
     this.#vaultNamespace = identity.vaultNamespace;
     this.#agents = new Agents(identity.caBundle);
-    this.#client = NodeVault({
-      endpoint: this.address,
-      apiVersion: 'v1',
-      // node-vault's debug output would print request bodies, which include the login JWT.
-      debug: () => undefined,
-      'request-promise': {
-        defaults: () => (options: NodeVaultRequestOptions) => this.#request(options),
-      },
-    });
   }
 
   /** Requests running on this connection; a connection with any is never closed by the pool. */
@@ -87,57 +63,40 @@ export class VaultConnection {
     return this.#inFlight;
   }
 
-  /** Throws VaultTransportError when no usable HTTP answer came, or the signal's reason when it aborts. */
+  /**
+   * Any HTTP answer, whatever its status. Throws VaultTransportError when no usable HTTP answer
+   * came, or the signal's reason when it aborts.
+   */
   async send(req: VaultHttpRequest, signal?: AbortSignal): Promise<VaultHttpResponse> {
     this.#inFlight += 1;
-    const call: Call = { req, signal };
     try {
-      const options: NodeVault.RequestOption & NodeVaultRequestOptions = {
-        method: req.method,
-        path: `/${req.path}`,
-        [CALL]: call,
-      };
-      await this.#client.request(options);
-    } catch (err) {
-      // An HTTP answer node-vault turned into an error (any non-2xx) is still an answer to classify.
-      if (call.response === undefined) throw err;
+      const url = new URL(`${this.address}/v1/${req.path}`);
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (req.token !== undefined) headers['x-vault-token'] = req.token;
+      if (this.#vaultNamespace !== undefined) headers['x-vault-namespace'] = this.#vaultNamespace;
+      return await exchange(
+        {
+          method: req.method,
+          url,
+          headers,
+          ...(req.body === undefined ? {} : { body: JSON.stringify(req.body) }),
+        },
+        {
+          timeoutMs: this.#settings.timeoutMs,
+          maxResponseBytes: MAX_RESPONSE_BYTES,
+          maxRedirects: MAX_REDIRECTS,
+          allowed: this.#settings.allowed,
+          agentFor: (u) => this.#agents.for(u),
+        },
+        signal,
+      );
     } finally {
       this.#inFlight -= 1;
     }
-    if (call.response === undefined) throw new VaultTransportError('EBADRESPONSE', 'no HTTP answer recorded');
-    return call.response;
   }
 
   close(): void {
     this.#agents.destroy();
-  }
-
-  async #request(options: NodeVaultRequestOptions): Promise<{ statusCode: number; body: unknown; request: object }> {
-    const call = options[CALL];
-    if (call === undefined) throw new VaultTransportError('EINTERNAL', 'a request vaultsync did not make');
-    const { req } = call;
-    const url = new URL(`${this.address}/v1/${req.path}`);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (req.token !== undefined) headers['x-vault-token'] = req.token;
-    if (this.#vaultNamespace !== undefined) headers['x-vault-namespace'] = this.#vaultNamespace;
-    const res = await exchange(
-      {
-        method: req.method,
-        url,
-        headers,
-        ...(req.body === undefined ? {} : { body: JSON.stringify(req.body) }),
-      },
-      {
-        timeoutMs: this.#settings.timeoutMs,
-        maxResponseBytes: MAX_RESPONSE_BYTES,
-        maxRedirects: MAX_REDIRECTS,
-        allowed: this.#settings.allowed,
-        agentFor: (u) => this.#agents.for(u),
-      },
-      call.signal,
-    );
-    call.response = res;
-    return { statusCode: res.status, body: res.body, request: { path: url.pathname } };
   }
 }
 

@@ -8,7 +8,7 @@ import { FakeVaultServer } from './testing/fake-vault.js';
 import { fakeVaultPerTest, makeIdentity, rejection } from './testing/testkit.js';
 
 /*
- * The transport under node-vault, at the HTTP level: what a hostile server at spec.vault.address
+ * The transport of every Vault request, at the HTTP level: what a hostile server at spec.vault.address
  * (or a Vault that redirects) can and cannot make the controller do.
  */
 

@@ -1,5 +1,5 @@
 /**
- * The HTTP exchange under node-vault, with the rules a hostile Vault-API server cannot bend (a
+ * The HTTP exchange of every Vault request (connection.ts), with the rules a hostile Vault-API server cannot bend (a
  * SecretSync chooses its address, and any server may redirect):
  *
  * - one deadline per request, connect + headers + whole body + every redirect, after which (or when
@@ -9,7 +9,7 @@
  * - a redirect is followed only as 307/308, to an allowed address with the same scheme, at most
  *   `maxRedirects` times; anything else is an error, and the request is never sent there;
  * - no environment: Node's agents made here read no HTTP(S)_PROXY/NO_PROXY, and the URL and headers
- *   are exactly the caller's (node-vault's VAULT_* fallbacks are not used, see connection.ts).
+ *   are exactly the caller's (no VAULT_* environment fallbacks, see connection.ts).
  */
 import http from 'node:http';
 import https from 'node:https';
