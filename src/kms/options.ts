@@ -1,5 +1,6 @@
 /** Flags of `vaultsync kms`. */
 import { parseDuration } from '../api/index.js';
+import { LOG_FORMATS, type LogFormat } from '../log/index.js';
 import type { AuthMethod } from './auth-sources.js';
 
 export interface KmsOptions {
@@ -20,6 +21,7 @@ export interface KmsOptions {
   statusCacheMs: number;
   statusFailCacheMs: number;
   logLevel: string;
+  logFormat: LogFormat;
 }
 
 export class KmsUsageError extends Error {
@@ -53,6 +55,8 @@ wrapping the apiserver's data-encryption keys with a Vault (or OpenBao) Transit 
   --status-cache <duration>       Reuse a healthy Status answer this long (default: 10s)
   --status-fail-cache <duration>  Reuse a failed Status answer this long (default: 1s)
   --log-level <level>             debug, info, warn or error (default: info)
+  --log-format <format>           json (one object a line: ISO-8601 time, level as a word) or text
+                                  (<time> <LEVEL> <message> key=value…), as vaultsync run (default: json)
   --help                          This text
 `;
 
@@ -77,6 +81,7 @@ const FLAGS = new Set([
   'status-cache',
   'status-fail-cache',
   'log-level',
+  'log-format',
 ]);
 
 /** Throws KmsUsageError with a one-line message. */
@@ -123,6 +128,10 @@ export function parseKmsArgs(argv: readonly string[]): KmsOptions {
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
     throw new KmsUsageError(`--log-level must be debug, info, warn or error, not "${logLevel}"`);
   }
+  const logFormat = f.get('log-format') ?? 'json';
+  if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) {
+    throw new KmsUsageError(`--log-format must be json or text, not "${logFormat}"`);
+  }
   const timeoutMs = duration(f, 'timeout', '2s');
   if (timeoutMs <= 0 || timeoutMs >= 30_000) throw new KmsUsageError('--timeout must be above 0 and under 30s');
 
@@ -148,6 +157,7 @@ export function parseKmsArgs(argv: readonly string[]): KmsOptions {
     statusCacheMs: duration(f, 'status-cache', '10s'),
     statusFailCacheMs: duration(f, 'status-fail-cache', '1s'),
     logLevel,
+    logFormat: logFormat as LogFormat,
   };
 }
 

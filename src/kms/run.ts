@@ -3,7 +3,8 @@
  * manager, Transit client, service, gRPC server and metrics server are created and connected.
  */
 import { readFile } from 'node:fs/promises';
-import { pino } from 'pino';
+import type { DestinationStream } from 'pino';
+import { createLogger } from '../log/index.js';
 import { appRoleSource, certSource, tokenFileSource, type TokenSource } from './auth-sources.js';
 import { buildGrpcServer, listenUnix, shutdown } from './grpc.js';
 import { buildKmsHttpServer, createKmsMetrics } from './metrics.js';
@@ -46,7 +47,7 @@ export async function runKms(argv: readonly string[], io: KmsIo): Promise<number
 }
 
 async function serve(opts: KmsOptions, stop: Promise<string>): Promise<number> {
-  const log = pino({ level: opts.logLevel, base: { app: 'vaultsync-kms' } }) as unknown as KmsLogger;
+  const log = kmsLogger(opts);
   const metrics = createKmsMetrics();
   const read = (f: string) => readFile(f, 'utf8');
   const vault = new VaultHttp({
@@ -96,6 +97,19 @@ async function serve(opts: KmsOptions, stop: Promise<string>): Promise<number> {
   tokens.close();
   vault.close();
   return 0;
+}
+
+/** The plugin's logger, in --log-format at --log-level like `vaultsync run`'s; `destination` for tests. */
+export function kmsLogger(
+  opts: Pick<KmsOptions, 'logLevel' | 'logFormat'>,
+  destination?: DestinationStream,
+): KmsLogger {
+  return createLogger({
+    level: opts.logLevel,
+    format: opts.logFormat,
+    base: { app: 'vaultsync-kms' },
+    ...(destination === undefined ? {} : { destination }),
+  });
 }
 
 function tokenSource(opts: KmsOptions, vault: VaultHttp, readFile: (f: string) => Promise<string>): TokenSource {

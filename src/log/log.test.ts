@@ -1,22 +1,6 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger, toText } from './index.js';
-
-function capture() {
-  const lines: string[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer | string, _enc, done) {
-      lines.push(
-        ...String(chunk)
-          .split('\n')
-          .filter((l) => l !== ''),
-      );
-      done();
-    },
-  });
-  return { lines, destination };
-}
-const tick = () => new Promise((r) => setImmediate(r));
+import { capture, tick } from './testing/capture.js';
 
 describe('createLogger', () => {
   it('json: one object a line, ISO time in UTC, the level as a word, base fields', async () => {
