@@ -1,6 +1,6 @@
-import { SAFE_SECRET_TYPES, sourceErrors, type SecretSync } from '../api/index.js';
+import { SAFE_SECRET_TYPES, sourceErrors, type SecretSync, type SecretSyncStatus } from '../api/index.js';
 import type { Config } from '../config.js';
-import type { Clock, Key, Logger } from '../core/types.js';
+import { keyOf, type Clock, type Key, type Logger } from '../core/types.js';
 import { SyncError, isSyncError, type Reason } from '../errors.js';
 import { checkSecretSize, desiredSecret, describeVersions, renderSources, targetName } from '../render/index.js';
 import { Priority, readMaxAgeMs, refreshDelayMs, type ReconcileResult, type Request } from '../scheduler/index.js';
@@ -58,6 +58,20 @@ export interface ReconcileDeps {
   memory?: RefreshMemory;
   /** Told when a Secret's data changed, to restart spec.rolloutRestartTargets (controller/rollout.ts). */
   restarts?: { noteChange(sync: SecretSync, dataDigest: string): void };
+  /**
+   * The SecretSyncs of the initial list still waiting for their first sync in this process
+   * (secretsync-controller.ts). Their first read accepts a shared result up to the read cache's TTL,
+   * so a group's startup readers share one read however slowly their namespace's turns come; a key
+   * leaves the set after its first reconcile.
+   */
+  startupReaders?: { has(key: Key): boolean; delete(key: Key): boolean };
+  /** Where a push's status writes go, behind Secret writes (controller/status-lane.ts); absent:
+   *  every status is written by the reconcile itself. */
+  statusLane?: {
+    submit(key: Key, status: SecretSyncStatus): void;
+    pending(key: Key): SecretSyncStatus | undefined;
+    queued(key: Key): boolean;
+  };
 }
 
 /** Vault requests inherit the request's priority: pushed and new SecretSyncs overtake periodic
@@ -102,7 +116,12 @@ interface Kept {
 export async function reconcile(request: Request, deps: ReconcileDeps, signal: AbortSignal): Promise<ReconcileResult> {
   const { key } = request;
   const log = deps.log.child({ secretsync: key });
-  const sync = deps.syncs.get(key);
+  // Only the first reconcile of a key from the initial list is a startup read (a retry is not).
+  const startup = deps.startupReaders?.delete(key) === true;
+  const cached = deps.syncs.get(key);
+  // A status still in the lane is the one this reconcile builds on, as if it were written.
+  const pending = deps.statusLane?.pending(key);
+  const sync = cached === undefined || pending === undefined ? cached : { ...cached, status: pending };
   if (sync === undefined || sync.metadata.deletionTimestamp !== undefined) {
     await guard('KubernetesApiError', 'deleting the Secrets of a deleted SecretSync', log, () =>
       deleteOwnedSecrets(key, deps.secrets, log, signal),
@@ -121,11 +140,11 @@ export async function reconcile(request: Request, deps: ReconcileDeps, signal: A
   const seconds = () => (deps.clock.now() - started) / 1000;
   let done: Synced | Kept;
   try {
-    done = await syncOnce(request, sync, deps, log, signal);
+    done = await syncOnce(request, sync, deps, log, signal, startup);
   } catch (err) {
     const error = isSyncError(err) ? err : wrap('KubernetesApiError', 'syncing', err, log);
     // A cancelled run (shutdown, lost leadership) is not the SecretSync's failure: report nothing.
-    if (!signal.aborted) await reportFailure(sync, error, deps, log, signal);
+    if (!signal.aborted) await reportFailure(sync, error, deps, log, signal, pending !== undefined);
     deps.metrics.observeSync(error.reason, seconds());
     throw error;
   }
@@ -137,10 +156,15 @@ export async function reconcile(request: Request, deps: ReconcileDeps, signal: A
     'kept' in done
       ? keptStatus(sync, { ...done, forceSync }, now)
       : successStatus(sync, { ...done, wrote: done.write !== 'unchanged', forceSync }, now);
-  if (!sameStatus(status, sync.status)) {
-    await guard('KubernetesApiError', 'writing SecretSync status', log, () =>
-      deps.status.patchStatus(sync, status, signal),
-    );
+  const lane = deps.statusLane;
+  if (!sameStatus(status, sync.status) || (pending !== undefined && lane?.queued(key) !== true)) {
+    // A push's status waits behind the Secret writes of the rest of the push; once a key has a
+    // status in the lane, its later ones follow it there, so they are written in order.
+    if (lane !== undefined && (request.priority === Priority.Push || pending !== undefined)) lane.submit(key, status);
+    else
+      await guard('KubernetesApiError', 'writing SecretSync status', log, () =>
+        deps.status.patchStatus(sync, status, signal),
+      );
   }
   const changed = !('kept' in done) && done.write !== 'unchanged';
   deps.metrics.observeSync(changed ? 'Synced' : 'Unchanged', seconds());
@@ -156,6 +180,7 @@ async function syncOnce(
   deps: ReconcileDeps,
   log: Logger,
   signal: AbortSignal,
+  startup: boolean,
 ): Promise<Synced | Kept> {
   const { key } = request;
   const { settings, secrets } = deps;
@@ -194,7 +219,12 @@ async function syncOnce(
     log.debug({ secret: name, policy: decision.why }, 'Secret kept by the refresh policy');
     return { kept: decision.why, secretName: name, secret: decision.secret };
   }
-  const maxAgeMs = readMaxAgeMs(intervalMs, settings.readCacheTtlMs);
+  // A startup reader may take its group's shared read up to the cache TTL old: its next refresh
+  // counts from that read (below), so the data is no older at that refresh than the schedule allows.
+  const maxAgeMs = startup ? settings.readCacheTtlMs : readMaxAgeMs(intervalMs, settings.readCacheTtlMs);
+  // The readers of one push share one read made since the push (not one read each).
+  const freshSince = decision.fresh && request.fresh ? request.freshSince : undefined;
+  const readStarted = deps.clock.now();
   // Items are read side by side; the coalescing reader shares what several SecretSyncs read alike.
   const reads = await Promise.all(
     selected.map(({ item, index, field, source, target }) =>
@@ -207,6 +237,7 @@ async function syncOnce(
             identity,
             target,
             fresh: decision.fresh,
+            ...(freshSince === undefined ? {} : { freshSince }),
             maxAgeMs,
             priority: VAULT_PRIORITY[request.priority],
           },
@@ -216,9 +247,11 @@ async function syncOnce(
     ),
   );
   // One key for the shared read and the refresh phase: readers of a group come at the same instants.
-  // With several sources the first one sets the phase.
+  // With several sources the first one sets the phase. The next slot counts from the oldest data
+  // read, so the SecretSyncs that shared one read come due together however far apart they finished.
   const phase = selected[0]?.target ?? { mount: '', path: '' };
-  const periodic = refreshDelayMs(deps.clock.now(), intervalMs, readGroupKey(identity, phase));
+  const readAt = Math.min(readStarted, ...reads.map((r) => r.readAt ?? readStarted));
+  const periodic = refreshDelayMs(deps.clock.now(), intervalMs, readGroupKey(identity, phase), readAt);
   // Under OnChange a source's refreshWithinMs (a lease to renew) still brings the key back: the hook
   // for sources that hold leases (decideRead reads again once it is due).
   const refreshWithinMs = Math.min(...reads.map((r) => r.refreshWithinMs ?? Infinity));
@@ -311,11 +344,16 @@ async function reportFailure(
   deps: ReconcileDeps,
   log: Logger,
   signal: AbortSignal,
+  inLane: boolean,
 ): Promise<void> {
   // Logged once, by the runner that decides the retry.
   deps.events.record(sync, 'Warning', error.reason, error.message);
   const status = failureStatus(sync, error, deps.clock.now());
-  if (sameStatus(status, sync.status)) return;
+  if (sameStatus(status, sync.status) && !inLane) return;
+  if (inLane && deps.statusLane !== undefined) {
+    deps.statusLane.submit(keyOf(sync), status); // after the status waiting there, not before it
+    return;
+  }
   try {
     await deps.status.patchStatus(sync, status, signal);
   } catch (err) {

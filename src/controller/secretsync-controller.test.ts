@@ -163,9 +163,16 @@ describe('SecretSyncController watches', () => {
     const target = t.controller.refreshTarget(() => true);
     expect(target.exists('a/x')).toBe(true);
     expect(target.exists('a/none')).toBe(false);
-    target.push(['a/x']);
+    t.add(named('b', 'y'));
+    await t.drain();
+    target.push(['a/x', 'b/y']);
     expect(target.pendingPush?.('a/x')).toBe(true);
-    expect(await t.drain()).toEqual([{ key: 'a/x', priority: Priority.Push, fresh: true }]);
+    // One push time for all its SecretSyncs, so they can share one read made since.
+    const since = t.h.clock.t;
+    expect(await t.drain()).toEqual([
+      { key: 'a/x', priority: Priority.Push, fresh: true, freshSince: since },
+      { key: 'b/y', priority: Priority.Push, fresh: true, freshSince: since },
+    ]);
     expect(target.pendingPush?.('a/x')).toBe(false);
   });
 

@@ -16,6 +16,7 @@ import { initialDelayMs } from './interval.js';
 import { NamespaceQuota } from './quota.js';
 import { reconcile, type ReconcileDeps } from './reconcile.js';
 import { FORCE_SYNC_ANNOTATION, forceSyncPending, RefreshMemory } from './refresh-policy.js';
+import { StatusLane } from './status-lane.js';
 import { OWNER_UID_ANNOTATION, type StoredSecret } from './types.js';
 
 /** A watch that made no progress (no event, bookmark or relist) for this long fails /healthz. */
@@ -71,6 +72,10 @@ export class SecretSyncController {
   readonly #quota: NamespaceQuota;
   /** The initial list, held until it is complete and then queued group by group; undefined after. */
   #initial: { key: Key; group: string; delayMs: number }[] | undefined = [];
+  /** Keys of the initial list queued for a sync now and not reconciled yet (reconcile.ts). */
+  readonly #startupReaders = new Set<Key>();
+  /** Status writes of pushes, behind their Secret writes. */
+  readonly #statusLane: StatusLane;
 
   constructor(deps: SecretSyncControllerDeps) {
     this.#quota = new NamespaceQuota(deps.maxSecretSyncsPerNamespace ?? 0);
@@ -78,12 +83,20 @@ export class SecretSyncController {
     this.#clock = deps.clock;
     this.#log = deps.log;
     const { syncs, secrets, queue } = deps;
+    this.#statusLane = new StatusLane({
+      syncs,
+      status: deps.status,
+      log: deps.log,
+      onFailed: (key) => queue.addRateLimited(key, Priority.Periodic),
+    });
     const reconcileDeps: ReconcileDeps = {
       ...deps,
       syncs,
       secrets,
       quota: this.#quota,
       memory: deps.memory ?? new RefreshMemory(),
+      startupReaders: this.#startupReaders,
+      statusLane: this.#statusLane,
     };
     this.#runner = new Runner({
       queue,
@@ -148,7 +161,10 @@ export class SecretSyncController {
    * Queues the initial list, once it is complete, sorted by read group: the readers of one
    * (identity, path) then follow each other in their namespace's lane, so the first one's read (in
    * flight, or just cached) serves the rest however the lanes interleave: about one Vault read per
-   * group at startup, not one per SecretSync. Called when the caches have synced; idempotent.
+   * group at startup, not one per SecretSync. Where the lanes' turns come too slowly for the usual
+   * shared-read window (a busy controller), the group's startup readers still share its first read,
+   * up to the read cache's TTL (startupReaders in reconcile.ts). Called when the caches have synced;
+   * idempotent.
    */
   queueInitialList(): void {
     const initial = this.#initial;
@@ -157,8 +173,10 @@ export class SecretSyncController {
     initial.sort((a, b) => compare(a.group, b.group) || compare(a.key, b.key));
     const { queue } = this.#deps;
     for (const { key, delayMs } of initial) {
-      if (delayMs === 0) queue.add(key, Priority.New);
-      else queue.addAfter(key, delayMs, Priority.Periodic);
+      if (delayMs === 0) {
+        this.#startupReaders.add(key);
+        queue.add(key, Priority.New);
+      } else queue.addAfter(key, delayMs, Priority.Periodic);
     }
   }
 
@@ -202,9 +220,11 @@ export class SecretSyncController {
     return this.#runner.start();
   }
 
-  /** Stops the workers (in-flight reconciles get the grace period). Idempotent. */
-  stopWorkers(): Promise<void> {
-    return this.#runner.stop();
+  /** Stops the workers (in-flight reconciles get the grace period), then drops the statuses still
+   *  waiting in the lane: a replica that stops leading stops writing. Idempotent. */
+  async stopWorkers(): Promise<void> {
+    await this.#runner.stop();
+    this.#statusLane.close();
   }
 
   workers(): RunnerHealth {
@@ -217,7 +237,9 @@ export class SecretSyncController {
     return {
       exists: (key) => syncs.get(key) !== undefined,
       push: (keys) => {
-        for (const key of keys) queue.add(key, Priority.Push, { fresh: true });
+        // One time for the whole push: its SecretSyncs share one read made since (per identity).
+        const freshSince = this.#clock.now();
+        for (const key of keys) queue.add(key, Priority.Push, { fresh: true, freshSince });
       },
       pendingPush: (key) => queue.pendingFresh(key),
       accepting,

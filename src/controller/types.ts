@@ -87,8 +87,14 @@ export interface SecretSyncLister {
 }
 
 export interface StatusWriter {
-  /** Writes status (merge patch on the status subresource). Callers skip it when nothing changed. */
-  patchStatus(sync: SecretSync, status: SecretSyncStatus, signal?: AbortSignal): Promise<void>;
+  /** Writes status (merge patch on the status subresource). Callers skip it when nothing changed.
+   *  `background`: behind Secret writes in the write budget (the status lane's writes). */
+  patchStatus(
+    sync: SecretSync,
+    status: SecretSyncStatus,
+    signal?: AbortSignal,
+    options?: { background?: boolean },
+  ): Promise<void>;
 }
 
 export type EventType = 'Normal' | 'Warning';

@@ -31,10 +31,11 @@ export class WriteLimiter {
 
   /**
    * Runs `fn` within the budget (and `tenant`'s share of it, if given); an abort while waiting for a
-   * slot rejects without running it.
+   * slot rejects without running it. Waiting writes start by `priority` (higher first, default 0),
+   * then in order.
    */
-  run<R>(fn: () => Promise<R>, signal?: AbortSignal, tenant?: string): Promise<R> {
-    const options = signal === undefined ? {} : { signal };
+  run<R>(fn: () => Promise<R>, signal?: AbortSignal, tenant?: string, priority = 0): Promise<R> {
+    const options = signal === undefined ? { priority } : { signal, priority };
     const shared = () => this.queue.add(fn, options);
     if (tenant === undefined || this.tenants === undefined) return shared();
     return this.tenants.add(tenant, shared, options);

@@ -12,11 +12,19 @@ export interface StatusWriterDeps {
   cache?: { applyLocalWrite(obj: SecretSync): void };
 }
 
+/** Write-budget priority of background status writes: every Secret write waiting goes first. */
+const BACKGROUND = -1;
+
 /** Writes SecretSync status with a JSON merge patch on the status subresource. */
 export class KubeStatusWriter implements StatusWriter {
   constructor(private readonly deps: StatusWriterDeps) {}
 
-  async patchStatus(sync: SecretSync, status: SecretSyncStatus, signal?: AbortSignal): Promise<void> {
+  async patchStatus(
+    sync: SecretSync,
+    status: SecretSyncStatus,
+    signal?: AbortSignal,
+    options: { background?: boolean } = {},
+  ): Promise<void> {
     const { namespace, name } = sync.metadata;
     const body = { status: statusMergePatch(sync.status, status) };
     let patched: unknown;
@@ -32,6 +40,7 @@ export class KubeStatusWriter implements StatusWriter {
           }),
         signal,
         namespace,
+        options.background === true ? BACKGROUND : 0,
       );
     } catch (err: unknown) {
       // The SecretSync was deleted meanwhile: there is no status left to write.

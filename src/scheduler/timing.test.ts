@@ -26,6 +26,19 @@ describe('phase-aligned refresh', () => {
     expect(refreshDelayMs(slot, I, g)).toBe(I);
   });
 
+  it('counts from the read: readers of one shared read come due together, however late they finished', () => {
+    const g = group('a', 'p');
+    const readAt = phaseMs(g, I) + 7 * I - 20_000; // the next slot is 20 s after the read
+    const slotOf = (finishedAt: number) => finishedAt + refreshDelayMs(finishedAt, I, g, readAt);
+    // Finished 0.1 s, 9 s and 19 s after the read: counting from the end of each sync would put the
+    // last two on the slot an interval later (less than 6 s away), splitting the group.
+    expect(new Set([readAt + 100, readAt + 9_000, readAt + 19_000].map(slotOf))).toEqual(new Set([readAt + 20_000]));
+    // A reader that finished after that slot is due at once (the data is older than the schedule allows).
+    expect(refreshDelayMs(readAt + 25_000, I, g, readAt)).toBe(1);
+    // Never 0: a refresh on the slot itself does not run again within the same tick.
+    expect(refreshDelayMs(readAt + 20_000, I, g, readAt)).toBe(1);
+  });
+
   it('spreads groups uniformly over the interval', () => {
     const buckets = new Array<number>(10).fill(0);
     for (let i = 0; i < 5_000; i++) buckets[Math.floor(phaseMs(group('a', `p${i}`), I) / (I / 10))]!++;

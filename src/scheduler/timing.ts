@@ -11,8 +11,8 @@ import { createHash } from 'node:crypto';
  * when the controller started).
  *
  * After a sync outside the schedule (created, changed, pushed, retried), the next refresh is the
- * group's first slot more than MIN_GAP_FRACTION of the interval away: so a refresh comes at most
- * 1.1 intervals after such a sync, and exactly every interval after that.
+ * group's first slot more than MIN_GAP_FRACTION of the interval after the read it used: so a
+ * refresh comes at most 1.1 intervals after such a read, and exactly every interval after that.
  */
 export const MIN_GAP_FRACTION = 0.1;
 
@@ -22,13 +22,20 @@ export function phaseMs(groupKey: string, intervalMs: number): number {
   return Number(h.readBigUInt64BE(0) % BigInt(Math.max(1, Math.floor(intervalMs))));
 }
 
-/** Delay from `nowMs` to the group's next refresh slot at least MIN_GAP_FRACTION·interval away. */
-export function refreshDelayMs(nowMs: number, intervalMs: number, groupKey: string): number {
+/**
+ * Delay from `nowMs` to the group's first refresh slot at least MIN_GAP_FRACTION·interval after
+ * `readAtMs`, when the data just synced was read (default: now). Counting from the read, not from
+ * the end of the sync, gives every SecretSync that shared one read the same next slot, however far
+ * apart they finished, and bounds the data's age at the next refresh by 1.1 intervals. A slot that
+ * has already passed (a sync that shared an older read and finished late) is due at once: at least
+ * 1 ms, so a refresh never runs again within the same clock tick.
+ */
+export function refreshDelayMs(nowMs: number, intervalMs: number, groupKey: string, readAtMs = nowMs): number {
   const phase = phaseMs(groupKey, intervalMs);
-  const earliest = nowMs + intervalMs * MIN_GAP_FRACTION;
+  const earliest = Math.min(nowMs, readAtMs) + intervalMs * MIN_GAP_FRACTION;
   const cycles = Math.ceil((earliest - phase) / intervalMs);
   const next = phase + cycles * intervalMs;
-  return next - nowMs;
+  return Math.max(1, next - nowMs);
 }
 
 /**

@@ -382,6 +382,20 @@ describe('WorkQueue', () => {
       expect(await q.get()).toEqual({ key: 'a', priority: Priority.Push, fresh: true });
     });
 
+    it('carries the latest push time of a key, so its read covers every push it answers', async () => {
+      const q = new WorkQueue();
+      q.add('a', Priority.Push, { fresh: true, freshSince: 200 });
+      q.add('a', Priority.Push, { fresh: true, freshSince: 100 }); // an older push, delivered late
+      q.add('a', Priority.Push, { fresh: true }); // a push without a time keeps the known one
+      expect(await q.get()).toEqual({ key: 'a', priority: Priority.Push, fresh: true, freshSince: 200 });
+      q.add('a', Priority.Push, { fresh: true, freshSince: 300 }); // arrives while it is processed
+      q.done('a');
+      expect(await q.get()).toEqual({ key: 'a', priority: Priority.Push, fresh: true, freshSince: 300 });
+      q.done('a');
+      q.add('a', Priority.Periodic);
+      expect(await q.get()).toEqual({ key: 'a', priority: Priority.Periodic, fresh: false });
+    });
+
     it('keeps a retried fresh request fresh through its backoff', async () => {
       const q = new WorkQueue();
       q.add('a', Priority.Push, { fresh: true });

@@ -30,11 +30,17 @@ export interface Request<K = string> {
   key: K;
   priority: Priority;
   fresh: boolean;
+  /** With `fresh`: the latest `freshSince` given for the key (when the push came, in the pusher's
+   *  clock); a result read since then is fresh enough for it. Absent: fresh as of the hand-out. */
+  freshSince?: number;
 }
 
 export interface AddOptions {
   /** The next hand-out of the key is a fresh request. The mark stays until then, whatever else is queued. */
   fresh?: boolean;
+  /** With `fresh`: when the push came, as an opaque number of the caller's clock (the queue only keeps
+   *  the latest). Every request of one push carries the same value, so they can share one read. */
+  freshSince?: number;
 }
 
 export interface QueueStats {
@@ -103,9 +109,10 @@ export class WorkQueue<K = string> {
   readonly #processing = new Set<K>();
   readonly #dirty = new Map<K, Dirty>();
   readonly #waiters = new Set<Waiter<K>>();
-  /** Keys whose next hand-out is fresh. Cleared when handed out, not when done: a push that comes
-   *  while the key is being processed must be served by another, fresh run. */
-  readonly #fresh = new Set<K>();
+  /** Keys whose next hand-out is fresh, with the latest push time given (undefined: none given).
+   *  Cleared when handed out, not when done: a push that comes while the key is being processed
+   *  must be served by another, fresh run. */
+  readonly #fresh = new Map<K, number | undefined>();
   #shuttingDown = false;
 
   constructor(options: WorkQueueOptions<K> = {}) {
@@ -123,7 +130,7 @@ export class WorkQueue<K = string> {
   /** Queues `key` now, or raises its priority if it is already queued. */
   add(key: K, priority: Priority, options: AddOptions = {}): void {
     if (this.#shuttingDown) return;
-    if (options.fresh === true) this.#fresh.add(key);
+    this.#markFresh(key, options);
     this.#delayed.cancel(key);
     this.#enqueue(key, priority, this.#clock.now());
   }
@@ -135,7 +142,7 @@ export class WorkQueue<K = string> {
       this.add(key, priority, options);
       return;
     }
-    if (options.fresh === true) this.#fresh.add(key);
+    this.#markFresh(key, options);
     this.#delayed.add(key, this.#clock.now() + delayMs, priority);
   }
 
@@ -149,6 +156,14 @@ export class WorkQueue<K = string> {
     const delayMs = this.#backoff.next(key);
     this.addAfter(key, delayMs, priority, options);
     return delayMs;
+  }
+
+  #markFresh(key: K, options: AddOptions): void {
+    if (options.fresh !== true) return;
+    const had = this.#fresh.get(key);
+    const since = options.freshSince;
+    // The latest push decides: a read older than it may miss what that push announced.
+    this.#fresh.set(key, since === undefined ? had : had === undefined ? since : Math.max(had, since));
   }
 
   /** Clears the key's failure count (call on success). A pending delayed add is kept. */
@@ -313,7 +328,10 @@ export class WorkQueue<K = string> {
         if (lane.ready[priority].size > 0) turns.add(name);
         this.#processing.add(key);
         this.#onDequeue?.(key, this.#clock.now() - since, priority);
-        return { key, priority, fresh: this.#fresh.delete(key) };
+        const fresh = this.#fresh.has(key);
+        const freshSince = this.#fresh.get(key);
+        this.#fresh.delete(key);
+        return { key, priority, fresh, ...(freshSince === undefined ? {} : { freshSince }) };
       }
     }
     return undefined;

@@ -19,13 +19,18 @@ export function kvSource(vault: VaultReader): Source {
           path: req.target.path,
           ...(req.target.version === undefined ? {} : { version: req.target.version }),
           fresh: req.fresh,
+          ...(req.freshSince === undefined ? {} : { freshSince: req.freshSince }),
           maxAgeMs: req.maxAgeMs,
           priority: req.priority,
           tenant: req.sync.metadata.namespace,
         },
         signal,
       );
-      return { data: secret.data, version: secret.version };
+      return {
+        data: secret.data,
+        version: secret.version,
+        ...(secret.readAt === undefined ? {} : { readAt: secret.readAt }),
+      };
     },
   };
 }

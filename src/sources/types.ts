@@ -21,6 +21,8 @@ export interface SourceRequest {
   target: SourceTarget;
   /** Bypass shared results (a push asked for a fresh read). */
   fresh: boolean;
+  /** With `fresh`: when the push came (clock ms); results read since then are fresh enough. */
+  freshSince?: number;
   /** Accept a shared result at most this old. */
   maxAgeMs: number;
   /** Priority of the Vault requests, higher first. */
@@ -33,6 +35,9 @@ export interface SourceResult {
   data: Record<string, unknown>;
   /** The version reported in status and on the Secret. */
   version: number;
+  /** When the data was read (clock ms), if it was shared and may be older than this sync: the next
+   *  periodic refresh counts from it. Absent: read by this sync. */
+  readAt?: number;
   /** When this result must be looked at again at the latest, whatever the refresh interval (a lease
    *  to renew, a certificate to re-issue), in ms from now. Absent: the refresh interval decides. */
   refreshWithinMs?: number;

@@ -73,7 +73,7 @@ describe('read coalescing', () => {
     expect(vault.fake.reads).toHaveLength(2);
   });
 
-  it('lets a fresh read join only a fresh one in flight, and a plain read join either', async () => {
+  it('lets a fresh read join only a fresh one in flight, and a plain read only a plain one', async () => {
     vault.fake.delayMs = 50;
     const h = setup();
     const id = h.id();
@@ -86,12 +86,53 @@ describe('read coalescing', () => {
       h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' }),
     ]);
     expect(vault.fake.reads.length - before).toBe(2);
-    vault.fake.put('secret/app/two', { x: 2 });
-    await Promise.all([
-      h.reader.readKv({ identity: id, mount: 'secret', path: 'app/two', fresh: true }),
-      h.reader.readKv({ identity: id, mount: 'secret', path: 'app/two' }),
-    ]);
-    expect(vault.fake.reads.length - before).toBe(3);
+  });
+
+  it('serves every reader of one push with one read made since the push, and nothing read before it', async () => {
+    vault.fake.delayMs = 20;
+    const h = setup({ config: { readCacheTtlMs: 60_000 } });
+    const id = h.id();
+    const read = (freshSince?: number) =>
+      h.reader.readKv({
+        identity: id,
+        mount: 'secret',
+        path: 'app/config',
+        fresh: freshSince !== undefined,
+        ...(freshSince === undefined ? {} : { freshSince }),
+      });
+    await read(); // version 1, cached
+    h.clock.advance(1_000);
+    vault.fake.put('secret/app/config', { password: 'p2' });
+    const push = h.clock.now();
+    // Readers of the push: some at once (one read in flight), some after it ended (its cached result).
+    const first = await Promise.all([read(push), read(push), read(push)]);
+    h.clock.advance(500);
+    const later = await Promise.all([read(push), read(push)]);
+    expect([...first, ...later].map((r) => r.data.password)).toEqual(['p2', 'p2', 'p2', 'p2', 'p2']);
+    expect(vault.fake.reads).toHaveLength(2);
+    expect(later[0].readAt).toBe(push);
+    // A later push is not served by that read: it may announce a change made after it.
+    h.clock.advance(10);
+    vault.fake.put('secret/app/config', { password: 'p3' });
+    expect((await read(h.clock.now())).data.password).toBe('p3');
+    expect(vault.fake.reads).toHaveLength(3);
+    // A fresh read without a push time (a force-sync) accepts nothing read before it.
+    h.clock.advance(1);
+    await read(undefined).then(() =>
+      h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config', fresh: true }),
+    );
+    expect(vault.fake.reads).toHaveLength(4);
+  });
+
+  it('tells each reader when the shared result was read', async () => {
+    const h = setup({ config: { readCacheTtlMs: 60_000 } });
+    const id = h.id();
+    const t0 = h.clock.now();
+    await h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' });
+    h.clock.advance(4_000);
+    const shared = await h.reader.readKv({ identity: id, mount: 'secret', path: 'app/config' });
+    expect(shared.readAt).toBe(t0);
+    expect(vault.fake.reads).toHaveLength(1);
   });
 
   it('never shares a read between identities', async () => {

@@ -59,19 +59,25 @@ export class CoalescingReader implements VaultReader {
   async readKv(req: KvReadRequest, signal?: AbortSignal): Promise<KvSecret> {
     const idKey = identityKey(req.identity);
     const key = readGroupKey(req.identity, req);
-    if (req.fresh !== true && this.#cache !== undefined) {
+    const now = this.#deps.clock.now();
+    // A fresh read of a push accepts what was read since the push (readAt is taken before the request
+    // is sent, and the change was written before the push): the readers of one push share one read,
+    // in flight or just cached, and nothing older. Without a push time (a force-sync), only a read
+    // started now.
+    const since = req.fresh === true ? (req.freshSince ?? now) : undefined;
+    if (this.#cache !== undefined && (since === undefined || req.freshSince !== undefined)) {
       const hit = this.#cache.get(key);
       const maxAge = req.maxAgeMs ?? this.#deps.cacheTtlMs;
-      if (hit !== undefined && this.#deps.clock.now() - hit.readAt <= maxAge) {
+      const ok = hit !== undefined && (since === undefined ? now - hit.readAt <= maxAge : hit.readAt >= since);
+      if (ok) {
         this.#deps.metrics.cacheHit('read');
         return shareable(hit.secret);
       }
       this.#deps.metrics.cacheMiss('read');
     }
-    // A fresh read joins only a fresh one: a plain read in flight may have left before the
-    // change in Vault that prompted the push. A plain read may join either.
-    const freshKey = `${key} fresh`;
-    const flightKey = req.fresh === true || this.#flights.has(freshKey) ? freshKey : `${key} plain`;
+    // A fresh read joins only one that started for the same push (or later: see #fetch); a plain
+    // read in flight may have left before the change in Vault that prompted the push.
+    const flightKey = since === undefined ? `${key} plain` : `${key} fresh ${since}`;
     return shareable(await this.#flights.run(flightKey, (s) => this.#fetch(req, idKey, key, s), signal));
   }
 
@@ -84,9 +90,11 @@ export class CoalescingReader implements VaultReader {
     this.#seq += 1;
     const seq = this.#seq;
     const readAt = this.#deps.clock.now();
-    const secret = await this.#deps.fetch(req, idKey, { priority: req.priority, tenant: req.tenant, signal });
+    const got = await this.#deps.fetch(req, idKey, { priority: req.priority, tenant: req.tenant, signal });
+    // One shallow frozen wrapper per read: its data is the (frozen) graph every sharer holds.
+    const secret = Object.freeze({ ...shareable(got), readAt });
     const current = this.#cache?.peek(key);
-    if (current === undefined || current.seq < seq) this.#cache?.set(key, { secret: shareable(secret), seq, readAt });
+    if (current === undefined || current.seq < seq) this.#cache?.set(key, { secret, seq, readAt });
     return secret;
   }
 }

@@ -79,7 +79,12 @@ describe('classification of read answers', () => {
     const latest = await readError(h, 'app/config');
     expect(latest.message).toContain('version 3 is destroyed');
     const first = await h.reader.readKv({ identity: h.id(), mount: 'secret', path: 'app/config', version: 1 });
-    expect(first).toEqual({ data: { password: 'p1' }, version: 1, createdTime: '2024-01-01T00:00:00.000Z' });
+    expect(first).toEqual({
+      data: { password: 'p1' },
+      version: 1,
+      createdTime: '2024-01-01T00:00:00.000Z',
+      readAt: expect.any(Number) as number,
+    });
     expect(vault.fake.reads.map((r) => r.version)).toEqual([2, undefined, 1]);
   });
 

@@ -80,7 +80,12 @@ describe('KV v2 reads at the HTTP level', () => {
   it('sends encoded segments that Vault decodes back to the path, with the token', async () => {
     vault.fake.put('team/kv/my app/a?b#c', { k: 'v' });
     const secret = await h.reader.readKv({ identity: h.id(), mount: 'team/kv', path: 'my app/a?b#c' });
-    expect(secret).toEqual({ data: { k: 'v' }, version: 1, createdTime: '2024-01-01T00:00:00.000Z' });
+    expect(secret).toEqual({
+      data: { k: 'v' },
+      version: 1,
+      createdTime: '2024-01-01T00:00:00.000Z',
+      readAt: expect.any(Number) as number,
+    });
     expect(vault.fake.requests[1]?.url).toBe('/v1/team/kv/data/my%20app/a%3Fb%23c');
     expect(vault.fake.reads[0]).toMatchObject({
       mount: 'team/kv',

@@ -20,8 +20,11 @@ export interface KvReadRequest {
   path: string;
   /** Pinned KV v2 version; absent reads the latest. */
   version?: number;
-  /** Push refresh: skip the short-lived read cache (in-flight reads are still joined). */
+  /** Push refresh: accept only a result whose read started at or after `freshSince`. */
   fresh?: boolean;
+  /** With `fresh`: when the push came (the reader's clock); the readers of one push share one read
+   *  made since. Absent: a read started now. */
+  freshSince?: number;
   /** Accept a shared (cached) result at most this old; absent: the reader's cache TTL. */
   maxAgeMs?: number;
   /** Rate-limit queue priority, higher first (push and new SecretSyncs ahead of periodic refreshes). Default 0. */
@@ -34,6 +37,9 @@ export interface KvSecret {
   data: Record<string, unknown>;
   version: number;
   createdTime?: string;
+  /** When the read that produced this result started (the reader's clock): a shared result may be
+   *  older than the sync that uses it. Set by the coalescing reader. */
+  readAt?: number;
 }
 
 export interface VaultReader {
