@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # vaultsync controller image: compile TypeScript, then run on a minimal non-root Node 24 runtime.
 #
-#   docker build -t vaultsync:dev .
+#   docker build -t vaultsync:dev --build-arg VAULTSYNC_REVISION=$(git rev-parse HEAD) .
 #
 # The runtime stage is distroless (no shell, no package manager) and runs as uid 65532, which the
 # Helm chart's securityContext (runAsNonRoot, readOnlyRootFilesystem) expects.
@@ -21,6 +21,10 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 # tsc directly: `npm run build` goes through scripts/node22.sh, which is not in the build context.
 RUN npx tsc -p tsconfig.build.json
+# The Git commit built, for vaultsync_build_info's revision label (src/build-info.ts accepts only a
+# hash): docker build --build-arg VAULTSYNC_REVISION=$(git rev-parse HEAD) . (the context has no .git).
+ARG VAULTSYNC_REVISION=""
+RUN if [ -n "$VAULTSYNC_REVISION" ]; then printf '%s\n' "$VAULTSYNC_REVISION" > dist/REVISION; fi
 
 # --- deps: production dependencies only -------------------------------------------------------
 FROM ${BUILD_IMAGE} AS deps

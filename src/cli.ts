@@ -1,5 +1,6 @@
 /** The `vaultsync` command. Returns the process exit code: 0 ok, 1 failure, 2 usage error. */
 import { readFileSync } from 'node:fs';
+import { readBuildInfo } from './build-info.js';
 import { ConfigError, parseConfig, runHelp, type Config } from './config.js';
 
 const USAGE = `Usage: vaultsync <command> [options]
@@ -87,8 +88,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
 }
 
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  return readBuildInfo().version;
 }
 
 /** Runs the controller until a signal or its own end: the `vaultsync run` command. */

@@ -9,9 +9,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { SecretSync } from './api/index.js';
 import type { Config } from './config.js';
+import { readBuildInfo } from './build-info.js';
 import { createLogger } from './log/index.js';
 import { reconcileSettings, RolloutRestarter, SecretSyncController } from './controller/index.js';
-import { splitKey, type Logger } from './core/types.js';
+import { keyOf, splitKey, type Logger } from './core/types.js';
 import {
   KubeEventRecorder,
   LeaderElector,
@@ -99,10 +100,11 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   const metrics = createMetrics(
     {
       countByReady: () => countByReady(syncs.list()),
+      readyByKey: () => syncs.list().map((s) => [keyOf(s), readyOf(s)] as const),
       queueDepth: () => queue.stats().depth,
       isLeader: () => leading,
     },
-    { perSecretSync: config.metrics.perSecretSync, clock },
+    { perSecretSync: config.metrics.perSecretSync, clock, build: readBuildInfo() },
   );
   const vault = createVaultReader({
     config: {
@@ -278,10 +280,15 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
   };
 }
 
+/** The status of the Ready condition: True, False, or Unknown (also before the first reconcile). */
+function readyOf(s: SecretSync): string {
+  return s.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown';
+}
+
 function countByReady(list: readonly SecretSync[]): Record<string, number> {
   const out: Record<string, number> = { True: 0, False: 0, Unknown: 0 };
   for (const s of list) {
-    const ready = s.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown';
+    const ready = readyOf(s);
     out[ready] = (out[ready] ?? 0) + 1;
   }
   return out;

@@ -45,7 +45,7 @@ function documentedRules(): Rule[] {
   return groups.flatMap((g) => g.rules);
 }
 
-/** Metric names in a PromQL expression: ours, and the process/Node.js ones (prefixed or not). */
+/** Metric names in a PromQL expression: ours, and the standard process/Node.js ones. */
 export function metricNames(expr: string): string[] {
   return [...expr.matchAll(/\b(?:vaultsync_|process_|nodejs_)[a-z0-9_]+\b/g)].map((m) => m[0]);
 }

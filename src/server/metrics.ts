@@ -4,8 +4,11 @@
  *
  * No series names a SecretSync unless `perSecretSync` (--metrics-per-secretsync) is set: /metrics
  * is read by whoever monitors the controller, who need not learn every tenant's SecretSyncs.
+ * prom-client's process and Node.js metrics keep their standard names (`process_*`, `nodejs_*`), so
+ * the dashboards and alerts written for any Node.js service work as they are.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BuildInfo } from '../build-info.js';
 import { splitKey, type Clock, type Key } from '../core/types.js';
 import { type SyncMetrics, type SyncOutcome } from '../controller/types.js';
 import type { VaultCache, VaultMetrics, VaultOperation, LoginResult } from '../vault/metrics.js';
@@ -17,6 +20,8 @@ export interface QueueMetrics {
 export interface ReadyCounter {
   /** Number of managed SecretSyncs by Ready condition status (True, False, Unknown). */
   countByReady(): Record<string, number>;
+  /** Each managed SecretSync's Ready status (True, False, Unknown); read only with perSecretSync. */
+  readyByKey?(): Iterable<readonly [Key, string]>;
   /** Queue depth by priority. */
   queueDepth(): Record<string, number>;
   /** Whether this replica runs the queue (always, without leader election). */
@@ -66,13 +71,23 @@ export interface MetricsOptions {
   perSecretSync?: boolean;
   /** For the age of the oldest success; default the system clock. */
   clock?: Clock;
+  /** The labels of vaultsync_build_info; default `unknown` for each. */
+  build?: BuildInfo;
 }
 
 export function createMetrics(source: ReadyCounter | undefined, opts: MetricsOptions = {}): Metrics {
   const clock = opts.clock ?? { now: () => Date.now() };
   const registry = new Registry();
-  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'vaultsync_' });
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+
+  const build = opts.build ?? { version: 'unknown', revision: 'unknown', nodeVersion: 'unknown' };
+  new Gauge({
+    name: 'vaultsync_build_info',
+    help: "Always 1; its labels say which build runs: the vaultsync version, the Git revision the image was built from ('unknown' when the build recorded none) and the Node.js version.",
+    labelNames: ['version', 'revision', 'node_version'],
+    registers,
+  }).set({ version: build.version, revision: build.revision, node_version: build.nodeVersion }, 1);
 
   const syncs = new Counter({
     name: 'vaultsync_syncs_total',
@@ -96,6 +111,20 @@ export function createMetrics(source: ReadyCounter | undefined, opts: MetricsOpt
         registers,
       })
     : undefined;
+  if (opts.perSecretSync) {
+    new Gauge({
+      name: 'vaultsync_secretsync_ready',
+      help: "Whether the SecretSync's Ready condition is True (1) or not (0: False, or Unknown before its first reconcile), from the cache; a deleted SecretSync's series goes with it. Only with --metrics-per-secretsync.",
+      labelNames: ['namespace', 'name'],
+      registers,
+      collect() {
+        // Rebuilt from the cache at each scrape: a SecretSync deleted since the last one leaves no series.
+        this.reset();
+        if (!source?.readyByKey) return;
+        for (const [key, ready] of source.readyByKey()) this.set(splitKey(key), ready === 'True' ? 1 : 0);
+      },
+    });
+  }
   new Gauge({
     name: 'vaultsync_secretsync_oldest_success_age_seconds',
     help: 'Seconds since the least recently synced SecretSync last matched Vault; 0 when none has synced on this replica (a standby). Names no SecretSync.',

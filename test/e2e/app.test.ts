@@ -11,7 +11,15 @@ import type { Logger } from '../../src/core/types.js';
 import { build, type App } from '../../src/main.js';
 import { REFRESH_ROUTE, signRequest, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../src/server/index.js';
 import { CONTROLLER_NAMESPACE, TestEnv } from '../env/testenv.js';
-import { createSecretSync, decode, secretSync, waitReady, waitSecret } from './helpers.js';
+import {
+  createSecretSync,
+  decode,
+  deleteSecretSync,
+  patchSecretSync,
+  secretSync,
+  waitReady,
+  waitSecret,
+} from './helpers.js';
 
 const CANARY = 'canary-app-3c91f07e';
 const CANARY_PUSHED = 'canary-app-pushed-8d20b6aa';
@@ -56,6 +64,7 @@ beforeAll(async () => {
       '--refresh-min=1s',
       '--log-level=debug',
       `--webhook-key-file=${keyFile}`,
+      '--metrics-per-secretsync',
     ],
     { env: {}, readFile: (p) => (p === keyFile ? `${WEBHOOK_KEY}\n` : '') },
   );
@@ -132,6 +141,46 @@ describe('the assembled app, in-process', () => {
 
       const metrics = (await app.servers.main.inject('/metrics')).body;
       expect(metrics).toMatch(/vaultsync_webhook_requests_total\{[^}]*\} 1/);
+    } catch (err) {
+      failed = true;
+      throw err;
+    }
+  });
+
+  it("with --metrics-per-secretsync, gauges each SecretSync's Ready: 1, 0 once NotReady, gone once deleted", async () => {
+    try {
+      const scrape = async () => (await app.servers.main.inject('/metrics')).body;
+      const series = (name: string) =>
+        new RegExp(`^vaultsync_secretsync_ready\\{namespace="team-app",name="${name}"\\} (\\d)$`, 'm');
+      const value = async (name: string) => series(name).exec(await scrape())?.[1];
+      await until('myapp ready in /metrics', async () => (await value('myapp')) === '1');
+
+      await createSecretSync(
+        env,
+        secretSync('team-app', 'second', {
+          vault: { kv: { path: 'app/config' } },
+          auth: { kubernetes: { role: 'app-read', serviceAccountName: 'myapp' } },
+          target: { name: 'second-secret' },
+          refresh: { interval: '1h' },
+        }),
+      );
+      await waitReady(env, 'team-app', 'second', 'True');
+      await until('second = 1', async () => (await value('second')) === '1');
+
+      await patchSecretSync(env, 'team-app', 'second', { spec: { vault: { kv: { path: 'app/missing' } } } });
+      await waitReady(env, 'team-app', 'second', 'False', 'VaultPathNotFound');
+      await until('second = 0', async () => (await value('second')) === '0');
+      expect(await value('myapp')).toBe('1');
+
+      await deleteSecretSync(env, 'team-app', 'second');
+      await until('second gone from /metrics', async () => !(await scrape()).includes('name="second"'));
+      const text = await scrape();
+      expect(await value('myapp')).toBe('1');
+      expect(text).toMatch(
+        /^vaultsync_secretsync_last_success_timestamp_seconds\{namespace="team-app",name="myapp"\} \d+$/m,
+      );
+      expect(text).not.toContain(CANARY);
+      expect(text).not.toContain(CANARY_PUSHED);
     } catch (err) {
       failed = true;
       throw err;

@@ -157,12 +157,12 @@ describe('a misbehaving Vault-API peer (spec.vault.address)', () => {
         const name = mbName(mode);
         const before = await getSecret(env, NS, name);
         expect(decode(before?.data).value).toBe(MisbehavingVault.goodValue(`mb/${mode}`, 1));
-        const rssBefore = metric(await scrape(url), 'vaultsync_process_resident_memory_bytes');
+        const rssBefore = metric(await scrape(url), 'process_resident_memory_bytes');
         mb.modes.set(`mb/${mode}`, mode);
         const message = await expectRefused(name, before, reason, hint);
         if (mode === 'status500-echoes-token') for (const t of mb.seenTokens) expect(message).not.toContain(t);
         if (mode === 'giant200' || mode === 'gzip-bomb200') {
-          const rss = metric(await scrape(url), 'vaultsync_process_resident_memory_bytes');
+          const rss = metric(await scrape(url), 'process_resident_memory_bytes');
           figure(`bad_vault.${mode}_rss_before_MiB`, rssBefore / 2 ** 20, 'MiB');
           figure(`bad_vault.${mode}_rss_after_MiB`, rss / 2 ** 20, 'MiB');
           // Bounded: far less than the answer's 48 MiB (unbounded, RSS grew by about 400 MiB).
@@ -433,7 +433,7 @@ describe('what real OpenBao can hold', () => {
     track(async () => {
       expect((await call({ url }, 'GET', '/healthz')).status).toBe(200);
       const m = await scrape(url);
-      figure('bad_vault.rss_at_end_MiB', metric(m, 'vaultsync_process_resident_memory_bytes') / 2 ** 20, 'MiB');
+      figure('bad_vault.rss_at_end_MiB', metric(m, 'process_resident_memory_bytes') / 2 ** 20, 'MiB');
       expect(mb.seenTokens.size).toBeGreaterThan(0);
       expect(mb.seenJwts.size).toBeGreaterThan(0);
       await assertNoCanaries(env, {

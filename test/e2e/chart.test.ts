@@ -345,7 +345,7 @@ describe('rendered manifests on the real API server', () => {
     expect(await aggregated({ 'rbac.aggregateToDefaultRoles': false })).toEqual([]);
   });
 
-  it('renders the PrometheusRule from files/prometheus-rules.yaml, the per-SecretSync alert only with metricsPerSecretsync', async () => {
+  it('renders the PrometheusRule from files/prometheus-rules.yaml, the per-SecretSync alerts only with metricsPerSecretsync', async () => {
     interface Rule {
       alert: string;
       labels: Record<string, string>;
@@ -365,6 +365,7 @@ describe('rendered manifests on the real API server', () => {
     const rules = pr.spec.groups[0]!.rules;
     expect(rules.map((r) => r.alert)).toContain('VaultSyncStale');
     expect(rules.map((r) => r.alert)).not.toContain('VaultSyncStaleSecretSync');
+    expect(rules.map((r) => r.alert)).not.toContain('VaultSyncSecretSyncNotReady');
     expect(rules.every((r) => r.labels.severity === 'warning')).toBe(true);
     // Helm leaves Prometheus's own template syntax alone.
     expect(rules.find((r) => r.alert === 'VaultSyncFailures')?.annotations.summary).toContain('{{ $labels.outcome }}');
@@ -374,7 +375,9 @@ describe('rendered manifests on the real API server', () => {
       'prometheusRule.extraRules': [{ alert: 'Mine', expr: 'vector(1)' }],
     });
     const alerts = perObject.spec.groups[0]!.rules;
-    expect(alerts.map((r) => r.alert)).toEqual(expect.arrayContaining(['VaultSyncStaleSecretSync', 'Mine']));
+    expect(alerts.map((r) => r.alert)).toEqual(
+      expect.arrayContaining(['VaultSyncStaleSecretSync', 'VaultSyncSecretSyncNotReady', 'Mine']),
+    );
     // Helm merges a map value with the default: the severity stays unless set to null.
     expect(alerts.find((r) => r.alert === 'VaultSyncStale')?.labels).toEqual({ severity: 'warning', team: 'platform' });
     expect(objects((await template({})).stdout).some((o) => o.kind === 'PrometheusRule')).toBe(false);
@@ -723,6 +726,18 @@ describe('helm install, then the controller with the chart ServiceAccount', () =
       // metricsPerSecretsync is off in the chart: the synced SecretSyncs of team-c are not named.
       expect(text).not.toContain('team-c');
       expect(text).not.toContain('vaultsync_secretsync_last_success_timestamp_seconds');
+      expect(text).not.toContain('vaultsync_secretsync_ready');
+      // Which build runs, and the standard process and Node.js metrics under their usual names.
+      const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
+      expect(text).toMatch(
+        new RegExp(
+          `^vaultsync_build_info\\{version="${pkg.version.replaceAll('.', '\\.')}",revision="([0-9a-f]{7,40}|unknown)",node_version="${process.version}"\\} 1$`,
+          'm',
+        ),
+      );
+      expect(text).toMatch(/^process_resident_memory_bytes \d+$/m);
+      expect(text).toMatch(/^nodejs_heap_size_used_bytes \d+$/m);
+      expect(text).not.toMatch(/^vaultsync_(process|nodejs)_/m);
     }),
   );
 

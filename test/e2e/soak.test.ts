@@ -163,19 +163,15 @@ describe(`churn soak (${SOAK_MINUTES} min)`, () => {
           const m = await scrape(url);
           const s = {
             minute: (Date.now() - t0) / 60_000,
-            rss: metric(m, 'vaultsync_process_resident_memory_bytes') / 2 ** 20,
-            heap: metric(m, 'vaultsync_nodejs_heap_size_used_bytes') / 2 ** 20,
+            rss: metric(m, 'process_resident_memory_bytes') / 2 ** 20,
+            heap: metric(m, 'nodejs_heap_size_used_bytes') / 2 ** 20,
           };
           samples.push(s);
           const at = s.minute.toFixed(1);
           figure(`soak.rss_at_${at}min_MiB`, s.rss, 'MiB');
           figure(`soak.heap_used_at_${at}min_MiB`, s.heap, 'MiB');
-          figure(
-            `soak.heap_total_at_${at}min_MiB`,
-            metric(m, 'vaultsync_nodejs_heap_size_total_bytes') / 2 ** 20,
-            'MiB',
-          );
-          figure(`soak.external_at_${at}min_MiB`, metric(m, 'vaultsync_nodejs_external_memory_bytes') / 2 ** 20, 'MiB');
+          figure(`soak.heap_total_at_${at}min_MiB`, metric(m, 'nodejs_heap_size_total_bytes') / 2 ** 20, 'MiB');
+          figure(`soak.external_at_${at}min_MiB`, metric(m, 'nodejs_external_memory_bytes') / 2 ** 20, 'MiB');
           nextSample += SAMPLE_MS;
         }
         const kind = await churnOnce();

@@ -279,8 +279,7 @@ describe('what a labelled Secret can do', () => {
   it(
     'keeps no data of 150 labelled 900 KiB Secrets (the controller has a 128 MiB old space)',
     track(async () => {
-      const heapUsed = async () =>
-        metric(await scrape(controller.url), 'vaultsync_nodejs_heap_size_used_bytes') / 1024 / 1024;
+      const heapUsed = async () => metric(await scrape(controller.url), 'nodejs_heap_size_used_bytes') / 1024 / 1024;
       await sleep(1_000);
       const rssBefore = rssMiB(controller.proc);
       const heapBefore = await heapUsed();
