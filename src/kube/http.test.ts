@@ -115,6 +115,24 @@ describe('KubeJsonClient', () => {
     expect(server.requests.at(-1)?.headers.authorization).toBe('Bearer test-token');
   });
 
+  it('keeps watches off the request pool: open watches beyond its size do not block requests', async () => {
+    const small = new KubeJsonClient(server.kubeConfig(), 2);
+    server.route('GET', '/x', (_req, res) => {
+      sendJson(res, 200, { ok: true });
+    });
+    const ac = new AbortController();
+    const watching = [1, 2, 3].map((i) =>
+      small
+        .watch({ path: `/api/v1/namespaces/n${i}/secrets`, signal: ac.signal }, () => undefined)
+        .catch(() => 'ended'),
+    );
+    for (let i = 0; i < 3; i++) await server.nextWatch();
+    expect(await small.request({ method: 'GET', path: '/x', timeoutMs: 2_000 })).toEqual({ ok: true });
+    ac.abort();
+    expect(await Promise.all(watching)).toEqual(['ended', 'ended', 'ended']);
+    small.close();
+  });
+
   it('rejects a watch answered with an error status as a KubeApiError (410 Gone → relist)', async () => {
     server.failNextWatch(410);
     const err: unknown = await client.watch({ path: '/api/v1/secrets' }, () => undefined).catch((e: unknown) => e);

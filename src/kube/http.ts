@@ -62,7 +62,13 @@ const MAX_ERROR_BODY = 64 * 1024;
 export class KubeJsonClient implements KubeHttp {
   private readonly base: URL;
   private readonly isHttps: boolean;
-  private agent: { agent: http.Agent; ca?: Buffer; cert?: Buffer; key?: Buffer; reject?: boolean } | undefined;
+  /**
+   * Requests share one bounded keep-alive pool; watches get their own, unbounded one: a watch holds
+   * its socket for minutes, and one per namespace and resource (2 × --namespaces) must never take
+   * the sockets the requests need.
+   */
+  private agent:
+    { agent: http.Agent; watch: http.Agent; ca?: Buffer; cert?: Buffer; key?: Buffer; reject?: boolean } | undefined;
 
   constructor(
     private readonly config: RestConfig,
@@ -101,14 +107,20 @@ export class KubeJsonClient implements KubeHttp {
       (chunk) => {
         lines.write(chunk);
       },
+      'watch',
     );
     if (status !== 200) throw apiException(status, body, responseHeaders);
     lines.end();
   }
 
-  private async send(req: KubeRequest, stream: ((chunk: Buffer) => void) | undefined): Promise<Answer> {
+  private async send(
+    req: KubeRequest,
+    stream: ((chunk: Buffer) => void) | undefined,
+    pool: 'request' | 'watch' = 'request',
+  ): Promise<Answer> {
     const creds = await this.config.credentials();
-    const agent = this.agentFor(creds);
+    const agents = this.agentsFor(creds);
+    const agent = pool === 'watch' ? agents.watch : agents.agent;
     const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
     const headers: http.OutgoingHttpHeaders = { accept: 'application/json' };
     if (creds.authorization !== undefined) headers.authorization = creds.authorization;
@@ -135,42 +147,47 @@ export class KubeJsonClient implements KubeHttp {
   /** Closes idle keep-alive connections (shutdown). */
   close(): void {
     this.agent?.agent.destroy();
+    this.agent?.watch.destroy();
     this.agent = undefined;
   }
 
-  private agentFor(o: KubeCredentials): http.Agent {
+  private agentsFor(o: KubeCredentials): { agent: http.Agent; watch: http.Agent } {
     const { ca, cert, key } = o;
     const reject = o.rejectUnauthorized;
     const cur = this.agent;
     if (cur && same(cur.ca, ca) && same(cur.cert, cert) && same(cur.key, key) && cur.reject === reject) {
-      return cur.agent;
+      return cur;
     }
-    const common = {
-      keepAlive: true,
-      maxSockets: this.maxSockets,
-      maxFreeSockets: this.maxSockets,
-      scheduling: 'lifo' as const,
+    const make = (maxSockets: number) => {
+      const common = { keepAlive: true, maxSockets, maxFreeSockets: this.maxSockets, scheduling: 'lifo' as const };
+      return this.isHttps
+        ? new https.Agent({
+            ...common,
+            ...(ca ? { ca } : {}),
+            ...(cert ? { cert } : {}),
+            ...(key ? { key } : {}),
+            rejectUnauthorized: reject,
+          })
+        : new http.Agent(common);
     };
-    const agent = this.isHttps
-      ? new https.Agent({
-          ...common,
-          ...(ca ? { ca } : {}),
-          ...(cert ? { cert } : {}),
-          ...(key ? { key } : {}),
-          rejectUnauthorized: reject,
-        })
-      : new http.Agent(common);
-    // A rotated certificate or CA: new connections from now on; the old ones finish what they carry.
-    const old = cur?.agent;
+    // A rotated certificate or CA: new connections from now on; the old ones finish what they carry
+    // (a watch on the old pool ends within the minute and resumes on the new one).
+    const old = cur;
     this.agent = {
-      agent,
+      agent: make(this.maxSockets),
+      watch: make(Infinity),
       ...(ca ? { ca } : {}),
       ...(cert ? { cert } : {}),
       ...(key ? { key } : {}),
       reject,
     };
-    if (old !== undefined) setTimeout(() => old.destroy(), 60_000).unref();
-    return agent;
+    if (old !== undefined) {
+      setTimeout(() => {
+        old.agent.destroy();
+        old.watch.destroy();
+      }, 60_000).unref();
+    }
+    return this.agent;
   }
 }
 
