@@ -3,7 +3,6 @@ import { SyncError } from '../errors.js';
 import type { SecretObject } from '../controller/types.js';
 import { checkSecretType } from './secret-type.js';
 import { mergeItems, renderItem, type Values } from './shape.js';
-import { renderTemplates } from './template.js';
 import { isEnvVarName } from './values.js';
 
 export { isEnvVarName, quoteName, renderValue, secretKeyProblem } from './values.js';
@@ -84,6 +83,9 @@ export async function renderSources(reads: readonly ReadItem[], shaping: Shaping
       if (r.item.name !== undefined && item !== undefined)
         sources.set(r.item.name, new Map([...item.all, ...item.picked]));
     });
+    // liquidjs is loaded on the first SecretSync that has a template (about 20 MiB of RSS an
+    // install without templates does not pay; docs/benchmarks.md, issue 14).
+    const { renderTemplates } = await import('./template.js');
     const rendered = await renderTemplates(shaping.template, { values, sources });
     values = shaping.template.mergePolicy === 'Merge' ? new Map([...values, ...rendered]) : rendered;
   }
