@@ -219,9 +219,26 @@ async function syncOnce(
     log.debug({ secret: name, policy: decision.why }, 'Secret kept by the refresh policy');
     return { kept: decision.why, secretName: name, secret: decision.secret };
   }
+  // One key for the shared read and the refresh phase: readers of a group come at the same instants.
+  // With several sources the first one sets the phase.
+  const phase = selected[0]?.target ?? { mount: '', path: '' };
+  const group = readGroupKey(identity, phase);
   // A startup reader may take its group's shared read up to the cache TTL old: its next refresh
   // counts from that read (below), so the data is no older at that refresh than the schedule allows.
-  const maxAgeMs = startup ? settings.readCacheTtlMs : readMaxAgeMs(intervalMs, settings.readCacheTtlMs);
+  // So may a sync woken by an event (its own Secret write seen by the watch before the write's
+  // answer, a hand edit) for a shared read no older than the one its Secret holds: never a step
+  // back, and no Vault read for the echo of our own write. Not a spec change (it reads again), and
+  // not a periodic refresh (an older read would make it due again at once).
+  const own = deps.memory?.get(key)?.read;
+  const echo =
+    request.priority !== Priority.Periodic &&
+    own?.group === group &&
+    sync.status?.observedGeneration === sync.metadata.generation;
+  const ownAgeMs = echo ? deps.clock.now() - own.at : 0;
+  const maxAgeMs = Math.min(
+    settings.readCacheTtlMs,
+    Math.max(startup ? settings.readCacheTtlMs : readMaxAgeMs(intervalMs, settings.readCacheTtlMs), ownAgeMs),
+  );
   // The readers of one push share one read made since the push (not one read each).
   const freshSince = decision.fresh && request.fresh ? request.freshSince : undefined;
   const readStarted = deps.clock.now();
@@ -246,12 +263,10 @@ async function syncOnce(
       ),
     ),
   );
-  // One key for the shared read and the refresh phase: readers of a group come at the same instants.
-  // With several sources the first one sets the phase. The next slot counts from the oldest data
-  // read, so the SecretSyncs that shared one read come due together however far apart they finished.
-  const phase = selected[0]?.target ?? { mount: '', path: '' };
+  // The next slot counts from the oldest data read, so the SecretSyncs that shared one read come
+  // due together however far apart they finished.
   const readAt = Math.min(readStarted, ...reads.map((r) => r.readAt ?? readStarted));
-  const periodic = refreshDelayMs(deps.clock.now(), intervalMs, readGroupKey(identity, phase), readAt);
+  const periodic = refreshDelayMs(deps.clock.now(), intervalMs, group, readAt);
   // Under OnChange a source's refreshWithinMs (a lease to renew) still brings the key back: the hook
   // for sources that hold leases (decideRead reads again once it is due).
   const refreshWithinMs = Math.min(...reads.map((r) => r.refreshWithinMs ?? Infinity));
@@ -282,6 +297,7 @@ async function syncOnce(
   const digest = secrets.digestData(desired.data);
   deps.memory?.set(key, {
     dataDigest: digest,
+    read: { group, at: readAt },
     ...(Number.isFinite(refreshWithinMs) ? { dueAt: deps.clock.now() + refreshWithinMs } : {}),
   });
   // Only a change of data restarts consumers: not a Secret created over nothing, not a metadata-only

@@ -40,6 +40,9 @@ export interface Remembered {
   dataDigest: string;
   /** When a source asked to be read again at the latest (a lease to renew), in clock ms. */
   dueAt?: number;
+  /** The read group of the last sync and when the data it used was read (clock ms): a sync woken by
+   *  an event may take a shared read no older than that (reconcile.ts). */
+  read?: { group: string; at: number };
 }
 
 export class RefreshMemory {

@@ -10,6 +10,7 @@ import { CoalescingReader } from '../vault/coalesce.js';
 import { createCountingVaultMetrics, readGroupKey } from '../vault/index.js';
 import { identityFor } from './identity.js';
 import { reconcile } from './reconcile.js';
+import { RefreshMemory } from './refresh-policy.js';
 import { decoded, fakeDeps, secretSync, NS } from './testing/fakes.js';
 
 const INTERVAL = 60_000;
@@ -27,6 +28,7 @@ function setup(count: number) {
     metrics: createCountingVaultMetrics(),
   });
   h.deps.sources = [kvSource(reader)];
+  h.deps.memory = new RefreshMemory();
   const keys: string[] = [];
   for (let i = 0; i < count; i++) {
     // One identity (ServiceAccount myapp in NS), one path: one read group.
@@ -89,6 +91,30 @@ describe('reads shared within a read group', () => {
     // A SecretSync that is not a startup reader (created later) does not take a 24 s old read.
     await h.run(h.keys[3]!);
     expect(h.fetched).toHaveLength(2);
+  });
+
+  it('reads nothing for the echo of its own write, a shared read being no older than its Secret', async () => {
+    const h = setup(1);
+    const key = h.keys[0]!;
+    h.clock.t = Math.ceil(h.clock.t / INTERVAL) * INTERVAL + phaseMs(h.group, INTERVAL) - 20_000;
+    const first = await h.run(key);
+    const due = h.clock.t + (first.requeueAfterMs ?? NaN);
+    // The watch delivered our own Secret write before its answer: the key runs again, 10 s later
+    // (past the 6 s window of a refresh), woken as if the Secret had been changed.
+    h.clock.t += 10_000;
+    const again = await h.run(key);
+    expect(h.fetched).toHaveLength(1);
+    expect(h.clock.t + (again.requeueAfterMs ?? NaN)).toBe(due);
+    // A periodic refresh keeps the short window.
+    await h.run(key, { priority: Priority.Periodic });
+    expect(h.fetched).toHaveLength(2);
+    // A spec change reads again, as a new SecretSync would.
+    h.clock.t += 10_000;
+    const changed = h.syncs.get(key)!;
+    changed.metadata.generation = 2;
+    h.syncs.set(changed);
+    await h.run(key);
+    expect(h.fetched).toHaveLength(3);
   });
 
   it('brings the SecretSyncs that shared one read back together, at the first slot after that read', async () => {
