@@ -273,7 +273,11 @@ describe('what a labelled Secret can do', () => {
       const repaired = await waitSecret(env, 'victim', 'calm-0', (s) => decode(s.data).password === CANARY);
       expect(decode(repaired.data).password).toBe(CANARY);
       // The repair's log line may reach the file after the Secret does (CI once read it too early).
-      await waitFor('the repair to be logged as a reconcile of calm-0', async () => reconciles() > before, 10_000);
+      await waitFor(
+        'the repair to be logged as a reconcile of calm-0',
+        () => Promise.resolve(reconciles() > before),
+        10_000,
+      );
     }),
   );
 
