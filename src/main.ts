@@ -11,7 +11,7 @@ import type { SecretSync } from './api/index.js';
 import type { Config } from './config.js';
 import { readBuildInfo } from './build-info.js';
 import { createLogger } from './log/index.js';
-import { reconcileSettings, RolloutRestarter, SecretSyncController } from './controller/index.js';
+import { PUSH_HOLD_MAX_MS, reconcileSettings, RolloutRestarter, SecretSyncController } from './controller/index.js';
 import { keyOf, splitKey, type Logger } from './core/types.js';
 import {
   KubeEventRecorder,
@@ -118,7 +118,12 @@ export async function build(config: Config, options: BuildOptions = {}): Promise
     log,
     metrics,
   });
-  const events = new KubeEventRecorder({ api: kube.http, log, instance: config.instance });
+  const events = new KubeEventRecorder({
+    api: kube.http,
+    log,
+    instance: config.instance,
+    after: () => queue.whenDrained(Priority.Push, PUSH_HOLD_MAX_MS),
+  });
   // What the dynamic sources hold, recorded where tenants cannot read it (docs/dynamic-secrets.md).
   const keeper = new LeaseKeeper({
     vault: vault.leases,

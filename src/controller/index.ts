@@ -1,6 +1,7 @@
 export { reconcile, reconcileSettings, type ReconcileDeps, type ReconcileSettings } from './reconcile.js';
 export {
   SecretSyncController,
+  PUSH_HOLD_MAX_MS,
   WATCH_STALL_MS,
   type SecretSyncControllerDeps,
   type WatchedCache,

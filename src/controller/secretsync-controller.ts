@@ -19,6 +19,12 @@ import { FORCE_SYNC_ANNOTATION, forceSyncPending, RefreshMemory } from './refres
 import { StatusLane } from './status-lane.js';
 import { OWNER_UID_ANNOTATION, type StoredSecret } from './types.js';
 
+/**
+ * How long a push's statuses (status-lane.ts) and Events (main.ts) wait at most for the push's Secret
+ * writes: pushes that keep coming delay Ready conditions and Events by this much, never for ever.
+ */
+export const PUSH_HOLD_MAX_MS = 5_000;
+
 /** A watch that made no progress (no event, bookmark or relist) for this long fails /healthz. */
 export const WATCH_STALL_MS = 15 * 60_000;
 
@@ -88,6 +94,7 @@ export class SecretSyncController {
       status: deps.status,
       log: deps.log,
       onFailed: (key) => queue.addRateLimited(key, Priority.Periodic),
+      afterPushes: () => queue.whenDrained(Priority.Push, PUSH_HOLD_MAX_MS),
     });
     const reconcileDeps: ReconcileDeps = {
       ...deps,

@@ -43,7 +43,7 @@ function gatedStatus(h: ReturnType<typeof fakeDeps>) {
   };
 }
 
-function setup(count: number) {
+function setup(count: number, afterPushes?: () => Promise<void>) {
   const h = fakeDeps();
   const status = gatedStatus(h);
   const failed: string[] = [];
@@ -52,6 +52,7 @@ function setup(count: number) {
     status: status.writer,
     log: h.deps.log,
     onFailed: (k) => failed.push(k),
+    ...(afterPushes === undefined ? {} : { afterPushes }),
   });
   h.deps.status = status.writer;
   h.deps.statusLane = lane;
@@ -110,6 +111,37 @@ describe('status lane', () => {
     const writes = [h.store.writes.length, h.status.calls.length];
     for (const key of h.keys) await h.run(key, { priority: Priority.Periodic });
     expect([h.store.writes.length, h.status.calls.length]).toEqual(writes);
+  });
+
+  it("holds a push's statuses until its Secret writes are done (afterPushes), then writes the latest of each", async () => {
+    let release: () => void = () => undefined;
+    let waits = 0;
+    const h = setup(3, () => {
+      waits++;
+      return new Promise<void>((r) => (release = r));
+    });
+    for (const key of h.keys) await h.run(key); // not pushes: written by the reconcile, no wait
+    expect(waits).toBe(0);
+    const before = h.status.calls.length;
+    h.vault.put('secret/myapp/config', { password: 'two' }, 2);
+    h.clock.t += 60_000;
+    for (const key of h.keys) await h.push(key);
+    await h.settle();
+    expect(h.keys.map((_, i) => decoded(h.store.current(NS, `app-${i}`))?.password)).toEqual(['two', 'two', 'two']);
+    expect(h.status.calls.length).toBe(before); // no status sent while the push is being written
+    expect(waits).toBe(1); // one wait shared by the three
+    h.vault.put('secret/myapp/config', { password: 'three' }, 3);
+    await h.push(h.keys[0]!); // pushed again meanwhile: only its latest status is written
+    release();
+    await h.settle();
+    await h.settle();
+    expect(h.status.calls.slice(before).map((c) => [c.key, c.status.vaultVersion])).toEqual([
+      [h.keys[0], 3],
+      [h.keys[1], 2],
+      [h.keys[2], 2],
+    ]);
+    expect(h.keys.map((k) => h.ready(k)?.status)).toEqual(['True', 'True', 'True']);
+    expect(h.lane.size).toBe(0);
   });
 
   it('builds on a status still waiting in the lane: a refresh meanwhile neither loses lastSyncTime nor writes it twice', async () => {

@@ -11,6 +11,12 @@ export interface StatusLaneDeps {
   /** A status could not be written: look at the key again (the queue's backoff), which hands the
    *  status to the lane again (reconcile computes it from pending()). */
   onFailed: (key: Key) => void;
+  /**
+   * Resolves when the pushes being worked on have written their Secrets (or after a bound, so a
+   * stream of pushes cannot hold statuses back for ever). Absent: statuses go at once, behind only
+   * the Secret writes already waiting for the write budget.
+   */
+  afterPushes?: () => Promise<void>;
 }
 
 interface Entry {
@@ -21,9 +27,11 @@ interface Entry {
 
 /**
  * Status writes taken off the worker's path, for pushes: the workers write a push's Secrets one after
- * another and hand each status here, where it waits behind Secret writes in the write budget
- * (`background`). Per SecretSync one write at a time and the latest status wins, so the status that
- * ends up written is the last one computed. Until it is written, reconcile computes from pending()
+ * another and hand each status here, where it waits until the push's Secret writes are done
+ * (`afterPushes`), then behind any Secret write waiting in the write budget (`background`): a
+ * status write takes as long at the API server as a Secret write, so a push's last Secret would
+ * otherwise wait for the statuses of the first ones. Per SecretSync one write at a time and the
+ * latest status wins, so the status that ends up written is the last one computed. Until it is written, reconcile computes from pending()
  * (as if it were written), so a refresh in between neither loses lastSyncTime nor writes twice.
  */
 export class StatusLane {
@@ -31,6 +39,8 @@ export class StatusLane {
   readonly #entries = new Map<Key, Entry>();
   readonly #writing = new Set<Key>();
   readonly #abort = new AbortController();
+  /** One wait for the pushes shared by every status held now. */
+  #gate: Promise<void> | undefined;
 
   constructor(deps: StatusLaneDeps) {
     this.#deps = deps;
@@ -65,6 +75,15 @@ export class StatusLane {
     this.#entries.clear();
   }
 
+  #afterPushes(): Promise<void> {
+    const wait = this.#deps.afterPushes;
+    if (wait === undefined) return Promise.resolve();
+    this.#gate ??= wait().finally(() => {
+      this.#gate = undefined;
+    });
+    return this.#gate;
+  }
+
   #closed(): boolean {
     return this.#abort.signal.aborted;
   }
@@ -73,6 +92,7 @@ export class StatusLane {
     this.#writing.add(key);
     try {
       for (;;) {
+        await this.#afterPushes();
         const entry = this.#entries.get(key);
         if (entry === undefined || entry.failed || this.#closed()) return;
         const sync = this.#deps.syncs.get(key);

@@ -55,6 +55,19 @@ const bodies = (method: string, path: string | RegExp) =>
   server.received(method, path).map((r) => JSON.parse(r.body) as Record<string, unknown>);
 
 describe('KubeEventRecorder', () => {
+  it('writes nothing until `after` resolves (a push writing its Secrets), then every Event in order', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const r = recorder({ after: () => held });
+    r.record(sync('a', 'uid-a'), 'Normal', 'Synced', 'Updated Secret a');
+    r.record(sync('b', 'uid-b'), 'Normal', 'Synced', 'Updated Secret b');
+    await new Promise((res) => setTimeout(res, 50));
+    expect(server.received('POST', EVENTS)).toHaveLength(0);
+    release();
+    await r.flush();
+    expect(bodies('POST', EVENTS).map((e) => e.message)).toEqual(['Updated Secret a', 'Updated Secret b']);
+  });
+
   it('creates an Event on the SecretSync with its uid and the reporting component', async () => {
     const r = recorder();
     r.record(sync('app', 'uid-1'), 'Warning', 'VaultForbidden', 'Vault denied read of secret/app');

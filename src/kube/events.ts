@@ -31,6 +31,12 @@ export interface EventRecorderOptions {
   /** Events waiting beyond this are dropped (logged): a slow API server must not grow memory. */
   maxQueued?: number;
   requestTimeoutMs?: number;
+  /**
+   * Each write waits for this first (the Secret writes of a push in progress, bounded by the
+   * caller): an Event costs the API server about what a Secret write does, and a push's Events
+   * must not delay its Secrets. Absent: written at once.
+   */
+  after?: () => Promise<void>;
 }
 
 interface Aggregate {
@@ -100,8 +106,12 @@ export class KubeEventRecorder implements EventRecorder {
     }
     const at = this.now();
     const event = { sync, type, reason: reason.slice(0, MAX_REASON), message: message.slice(0, MAX_MESSAGE), at };
+    const after = this.opts.after;
     this.queue
-      .add(() => this.write(event))
+      .add(async () => {
+        if (after !== undefined) await after();
+        await this.write(event);
+      })
       .catch((err: unknown) => {
         log.warn({ namespace, name, reason, err: apiErrorDetail(err), status: apiStatus(err) }, 'event not recorded');
       });

@@ -407,6 +407,84 @@ describe('WorkQueue', () => {
     });
   });
 
+  describe('whenDrained', () => {
+    /** Whether the promise has settled after the microtasks queued so far. */
+    async function settled(p: Promise<void>): Promise<boolean> {
+      let done = false;
+      void p.then(() => (done = true));
+      await vi.advanceTimersByTimeAsync(0);
+      return done;
+    }
+
+    it('resolves at once when nothing of the priority is ready or processing', async () => {
+      const q = new WorkQueue();
+      q.add('p', Priority.Periodic);
+      expect(await settled(q.whenDrained(Priority.Push, 60_000))).toBe(true);
+    });
+
+    it('waits for the ready, processing and re-added keys of the priority, not for others', async () => {
+      const q = new WorkQueue();
+      q.add('a', Priority.Push);
+      q.add('b', Priority.Push);
+      q.add('p', Priority.Periodic);
+      const drained = q.whenDrained(Priority.Push, 60_000);
+      const a = await q.get();
+      expect(await settled(drained)).toBe(false); // b is still ready
+      const b = await q.get();
+      q.add('b', Priority.Push); // pushed again while processing: it runs once more
+      q.done(a!.key);
+      expect(await settled(drained)).toBe(false); // b is processing
+      q.done(b!.key);
+      expect(await settled(drained)).toBe(false); // b is ready again
+      const again = await q.get();
+      expect(again?.key).toBe('b');
+      q.done('b');
+      expect(await settled(drained)).toBe(true); // p (periodic) is still ready: not this priority's
+      expect(q.len()).toBe(1);
+    });
+
+    it('counts a key by the priority it was handed out at: one raised to push later is push work', async () => {
+      const q = new WorkQueue();
+      q.add('a', Priority.Periodic);
+      await q.get(); // a runs as periodic work
+      expect(await settled(q.whenDrained(Priority.Push, 60_000))).toBe(true);
+      q.add('a', Priority.Push); // pushed while it runs: queued again at push when done
+      const drained = q.whenDrained(Priority.Push, 60_000);
+      q.done('a');
+      expect(await settled(drained)).toBe(false);
+      await q.get();
+      q.done('a');
+      expect(await settled(drained)).toBe(true);
+    });
+
+    it('gives up after the bound, so a stream of pushes cannot hold the waiter for ever', async () => {
+      const q = new WorkQueue();
+      q.add('a', Priority.Push);
+      await q.get(); // never done
+      const drained = q.whenDrained(Priority.Push, 5_000);
+      await vi.advanceTimersByTimeAsync(4_999);
+      expect(await settled(drained)).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(await settled(drained)).toBe(true);
+    });
+
+    it('resolves every waiter at shutdown and arms no timer once drained', async () => {
+      const counting = countingClock();
+      const q = new WorkQueue({ clock: counting.clock });
+      q.add('a', Priority.Push);
+      await q.get();
+      const waits = [q.whenDrained(Priority.Push, 60_000), q.whenDrained(Priority.Push, 60_000)];
+      q.shutDown();
+      expect(await Promise.all(waits.map(settled))).toEqual([true, true]);
+      expect(await settled(q.whenDrained(Priority.Push, 60_000))).toBe(true);
+      expect(counting.maxPending()).toBe(2);
+      await vi.advanceTimersByTimeAsync(0);
+      const armed = counting.armed();
+      await q.whenDrained(Priority.Push, 60_000); // after shutdown: no timer
+      expect(counting.armed()).toBe(armed);
+    });
+  });
+
   describe('fair lanes', () => {
     const laneOf = (key: string) => key.slice(0, key.indexOf('/'));
 

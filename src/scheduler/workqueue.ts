@@ -106,13 +106,20 @@ export class WorkQueue<K = string> {
     [Priority.New]: new Set(),
     [Priority.Periodic]: new Set(),
   };
-  readonly #processing = new Set<K>();
+  /** Keys handed out and not done yet, with the priority they were handed out at. */
+  readonly #processing = new Map<K, Priority>();
   readonly #dirty = new Map<K, Dirty>();
   readonly #waiters = new Set<Waiter<K>>();
   /** Keys whose next hand-out is fresh, with the latest push time given (undefined: none given).
    *  Cleared when handed out, not when done: a push that comes while the key is being processed
    *  must be served by another, fresh run. */
   readonly #fresh = new Map<K, number | undefined>();
+  /** whenDrained callers, per priority: woken when nothing of it is left, or by their own timer. */
+  readonly #drainWaiters: Record<Priority, Set<() => void>> = {
+    [Priority.Push]: new Set(),
+    [Priority.New]: new Set(),
+    [Priority.Periodic]: new Set(),
+  };
   #shuttingDown = false;
 
   constructor(options: WorkQueueOptions<K> = {}) {
@@ -205,9 +212,47 @@ export class WorkQueue<K = string> {
     });
   }
 
+  /**
+   * Resolves once no key is ready at `priority`, handed out at it, or waiting to be queued again at
+   * it (added while processing), or after `maxWaitMs`, whichever comes first; at once when nothing
+   * of it is left, and at shutdown. For work that should go after a priority's work without being
+   * starved by it: a push's status writes wait for its Secret writes, but never longer than the bound.
+   */
+  whenDrained(priority: Priority, maxWaitMs: number): Promise<void> {
+    if (this.#shuttingDown || !this.#hasWork(priority)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiters = this.#drainWaiters[priority];
+      const wake = (): void => {
+        waiters.delete(wake);
+        this.#clock.clearTimeout(timer);
+        resolve();
+      };
+      const timer = this.#clock.setTimeout(wake, Math.max(0, maxWaitMs));
+      waiters.add(wake);
+    });
+  }
+
+  /** Keys at `priority`: ready, handed out at it, or dirty at it. */
+  #hasWork(priority: Priority): boolean {
+    for (const name of this.#turns[priority]) if ((this.#lanes.get(name)?.ready[priority].size ?? 0) > 0) return true;
+    for (const p of this.#processing.values()) if (p === priority) return true;
+    for (const d of this.#dirty.values()) if (d.priority === priority) return true;
+    return false;
+  }
+
+  #wakeDrained(): void {
+    for (const p of PRIORITIES) {
+      const waiters = this.#drainWaiters[p];
+      if (waiters.size === 0 || this.#hasWork(p)) continue;
+      for (const wake of [...waiters]) wake();
+    }
+  }
+
   /** Ends the processing of `key`; queues it again if it was added meanwhile. */
   done(key: K): void {
-    if (!this.#processing.delete(key)) return;
+    const handedOutAt = this.#processing.get(key);
+    if (handedOutAt === undefined) return;
+    this.#processing.delete(key);
     const name = this.#laneOf(key);
     const lane = this.#lanes.get(name);
     if (lane !== undefined) lane.inFlight--;
@@ -218,6 +263,7 @@ export class WorkQueue<K = string> {
     else this.#dropIfIdle(name);
     // A lane at its in-flight bound may take a worker again.
     this.#dispatch();
+    if (this.#drainWaiters[handedOutAt].size > 0) this.#wakeDrained();
   }
 
   /** Stops the queue: drops ready, delayed and backoff state and wakes every waiting `get`. */
@@ -233,6 +279,7 @@ export class WorkQueue<K = string> {
     const waiters = [...this.#waiters];
     this.#waiters.clear();
     for (const w of waiters) w.deliver(undefined);
+    for (const p of PRIORITIES) for (const wake of [...this.#drainWaiters[p]]) wake();
   }
 
   isShuttingDown(): boolean {
@@ -326,7 +373,7 @@ export class WorkQueue<K = string> {
         // Served: to the end of the turn order, or out of it when it has nothing more here.
         turns.delete(name);
         if (lane.ready[priority].size > 0) turns.add(name);
-        this.#processing.add(key);
+        this.#processing.set(key, priority);
         this.#onDequeue?.(key, this.#clock.now() - since, priority);
         const fresh = this.#fresh.has(key);
         const freshSince = this.#fresh.get(key);
