@@ -54,7 +54,8 @@ export interface Engine {
   object(o: SyncObjectSpec): unknown;
   /** CRDs, stores, identities the engine needs besides the shared Vault role. */
   prepare(env: TestEnv, kube: Client, namespaces: string[]): Promise<void>;
-  start(env: TestEnv, extraArgs: string[]): Promise<Running>;
+  /** `readyTimeoutMs`: how long the engine may take to say it is ready (its caches listed). */
+  start(env: TestEnv, extraArgs: string[], readyTimeoutMs: number): Promise<Running>;
 }
 
 const DATA = [
@@ -102,9 +103,10 @@ export function vaultsyncEngine(controllerArgs: string[], nodeOptions?: string):
       },
     }),
     prepare: () => Promise.resolve(),
-    async start(env, extraArgs) {
+    async start(env, extraArgs, readyTimeoutMs) {
       const { proc, url } = await env.startController([...controllerArgs, ...extraArgs], 'vaultsync', {
         ...(options ? { env: { NODE_OPTIONS: options } } : {}),
+        readyTimeoutMs,
       });
       return { pid: proc.pid, url, running: () => proc.running, logFile: proc.logFile, stop: () => proc.stop(10_000) };
     },

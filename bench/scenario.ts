@@ -168,7 +168,7 @@ export async function runScenario(
     log(
       `[${engine.name}] starting the engine; waiting for ${p.n} Ready and ${p.n} Secrets (cap ${p.timeoutMs / 1000} s)`,
     );
-    running = await engine.start(env, extra);
+    running = await engine.start(env, extra, p.timeoutMs);
     watched.enginePid = running.pid;
     watched.engineUrl = running.url;
     const expected = new Map(namespacesOf(p).map((ns, i) => [ns, countIn(p, i)]));

@@ -493,12 +493,13 @@ export class TestEnv {
   /**
    * Runs the built controller (`bin/vaultsync.js run`) as its own ServiceAccount, or with
    * `opts.kubeconfig` (e.g. a token of the Helm chart's ServiceAccount). `opts.env` adds environment
-   * variables (e.g. NODE_OPTIONS for profiling in bench/).
+   * variables (e.g. NODE_OPTIONS for profiling in bench/). `opts.readyTimeoutMs` (default 30 s) caps the
+   * wait for /readyz, which lists every SecretSync and managed Secret first (minutes at 100 000).
    */
   async startController(
     extraArgs: string[] = [],
     name = 'controller',
-    opts: { kubeconfig?: string; env?: Record<string, string> } = {},
+    opts: { kubeconfig?: string; env?: Record<string, string>; readyTimeoutMs?: number } = {},
   ): Promise<{ proc: Proc; url: string }> {
     const port = await freePort();
     const proc = new Proc(
@@ -522,10 +523,14 @@ export class TestEnv {
     proc.start();
     this.controllers.push(proc);
     const url = `http://127.0.0.1:${port}`;
-    await waitFor('controller /readyz', async () => {
-      if (!proc.running) throw new Fatal(`controller exited; see ${proc.logFile}:\n${tail(proc.logFile)}`);
-      return (await call({ url }, 'GET', '/readyz')).status === 200;
-    });
+    await waitFor(
+      'controller /readyz',
+      async () => {
+        if (!proc.running) throw new Fatal(`controller exited; see ${proc.logFile}:\n${tail(proc.logFile)}`);
+        return (await call({ url }, 'GET', '/readyz')).status === 200;
+      },
+      opts.readyTimeoutMs,
+    );
     return { proc, url };
   }
 
