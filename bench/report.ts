@@ -148,6 +148,14 @@ const rows: Row[] = [
     targets: ['ratio'],
   },
   {
+    metric: '  apiserver / etcd / machine CPU s: bare client; initial sync',
+    get: (r) => {
+      const f = (c: Record<string, number> | undefined) =>
+        c ? `${num(c['kube-apiserver'], 1)}/${num(c.etcd, 1)}/${num(c.machine, 1)}` : '—';
+      return `${f(r.raw?.cpuSeconds)}; ${f(r.phases[0]?.cpuSeconds)}`;
+    },
+  },
+  {
     metric: 'Vault, initial sync: login/read/lookup/renew/other',
     get: (r) => kinds(r.phases[0]?.vault),
     value: (r) => r.phases[0]?.vault.total,

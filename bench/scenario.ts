@@ -144,7 +144,14 @@ export async function runScenario(
 
     if (!p.skipRaw) {
       log(`[${engine.name}] raw writes: ${p.n} × (Secret POST + status PATCH) at concurrency ${p.concurrency}`);
-      result.raw = await measureRawCreates(env, kube, engine, p, p.concurrency);
+      // CPU per process during the bare client's writes, to compare with the initial sync's (the
+      // apiserver pays no watch of these objects here).
+      const w: Watched = { kube, auditFile, envPids: envProcesses(env) };
+      const cpu = async () => {
+        const a = await snapshot(w);
+        return async () => cpuBetween(a, await snapshot(w));
+      };
+      result.raw = await measureRawCreates(env, kube, engine, p, p.concurrency, cpu);
       log(
         `  ${result.raw.perSecond.toFixed(0)} objects/s (${result.raw.seconds.toFixed(1)} s; deletecollection ${result.raw.deleteSeconds.toFixed(1)} s)`,
       );

@@ -92,6 +92,8 @@ export interface RawRate {
   /** Objects per second, each one Secret create and one status merge patch (the two writes of a sync). */
   perSecond: number;
   deleteSeconds: number;
+  /** CPU seconds per process during the timed writes (kube-apiserver, etcd, machine, outsideBench…). */
+  cpuSeconds?: Record<string, number>;
 }
 
 /** The status an engine writes after a sync, in the shape of a Ready condition (the apiserver prunes fields a CRD lacks). */
@@ -130,6 +132,8 @@ export async function measureRawCreates(
   engine: Engine,
   layout: Layout,
   concurrency: number,
+  /** Starts a CPU measurement; what it returns ends it with the CPU seconds per process. */
+  cpu?: () => Promise<() => Promise<Record<string, number>>>,
 ): Promise<RawRate> {
   const n = layout.n;
   const ns = 'bench-raw';
@@ -140,6 +144,7 @@ export async function measureRawCreates(
     const spec = { ...specOf(layout, i), namespace: ns, name: `raw-ss-${i}`, target: `raw-${i}` };
     await kube.must('POST', objects, engine.object(spec), [409]);
   });
+  const cpuSince = await cpu?.();
   const t0 = performance.now();
   await pool(n, concurrency, async (i) => {
     await kube.must('POST', path, rawSecret(i));
@@ -148,6 +153,7 @@ export async function measureRawCreates(
     });
   });
   const seconds = (performance.now() - t0) / 1000;
+  const cpuSeconds = await cpuSince?.();
   const d0 = performance.now();
   const deadline = Date.now() + 300_000;
   for (const collection of [path, objects]) {
@@ -159,7 +165,14 @@ export async function measureRawCreates(
       await sleep(1000);
     }
   }
-  return { n, concurrency, seconds, perSecond: n / seconds, deleteSeconds: (performance.now() - d0) / 1000 };
+  return {
+    n,
+    concurrency,
+    seconds,
+    perSecond: n / seconds,
+    deleteSeconds: (performance.now() - d0) / 1000,
+    ...(cpuSeconds === undefined ? {} : { cpuSeconds }),
+  };
 }
 
 export async function createObjects(

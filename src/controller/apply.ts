@@ -13,6 +13,13 @@ import { type Key } from '../core/types.js';
 /** What applySecret did. */
 export type WriteResult = 'created' | 'updated' | 'replaced' | 'unchanged';
 
+/** What applySecret did, and the resourceVersion of the Secret that now matches `desired`: the one
+ *  our write returned, or the one found equal (undefined only if the API server gave none). */
+export interface Applied {
+  write: WriteResult;
+  resourceVersion: string | undefined;
+}
+
 export const ownerOf = (secret: Pick<StoredSecret, 'metadata'>): string | undefined =>
   secret.metadata.annotations?.[OWNER_ANNOTATION];
 
@@ -34,13 +41,13 @@ export async function applySecret(
   desired: SecretObject,
   secrets: SecretStore,
   signal: AbortSignal,
-): Promise<WriteResult> {
+): Promise<Applied> {
   const { namespace, name } = desired.metadata;
   let actual = secrets.getCached(namespace, name);
   if (actual === undefined) {
-    const created = await createOrFindOurs(key, desired, secrets, signal);
-    if (created === 'created') return 'created';
-    actual = created; // ours, but not yet in the cache
+    const found = await createOrFindOurs(key, desired, secrets, signal);
+    if (found.created) return applied('created', found.secret);
+    actual = found.secret; // ours, but not yet in the cache
   }
   if (ownerOf(actual) !== key) throw conflict(name, ownerOf(actual));
   if (actual.metadata.deletionTimestamp !== undefined) {
@@ -48,12 +55,12 @@ export async function applySecret(
   }
   const next = merged(actual, desired);
   const nextDigest = secrets.digestData(next.data);
-  if (!differs(actual, next, nextDigest)) return 'unchanged';
+  if (!differs(actual, next, nextDigest)) return applied('unchanged', actual);
   if (needsReplace(actual, next, nextDigest)) {
     await secrets.delete(namespace, name, uidOf(actual), signal);
     const { uid: _uid, resourceVersion: _rv, ...fresh } = next.metadata;
-    const created = await createOrFindOurs(key, { ...next, metadata: fresh }, secrets, signal);
-    if (created !== 'created') {
+    const again = await createOrFindOurs(key, { ...next, metadata: fresh }, secrets, signal);
+    if (!again.created) {
       throw new SyncError(
         'KubernetesApiError',
         `Secret ${name} still exists after deleting it for replacement; retrying`,
@@ -62,11 +69,15 @@ export async function applySecret(
         },
       );
     }
-    return 'replaced';
+    return applied('replaced', again.secret);
   }
-  await secrets.update(next, signal);
-  return 'updated';
+  return applied('updated', await secrets.update(next, signal));
 }
+
+const applied = (write: WriteResult, secret: StoredSecret): Applied => ({
+  write,
+  resourceVersion: secret.metadata.resourceVersion,
+});
 
 /** Creates `desired`; on 409 reads the live Secret and returns it if it is ours (the cache lagged). */
 async function createOrFindOurs(
@@ -74,10 +85,9 @@ async function createOrFindOurs(
   desired: SecretObject,
   secrets: SecretStore,
   signal: AbortSignal,
-): Promise<'created' | StoredSecret> {
+): Promise<{ created: boolean; secret: StoredSecret }> {
   try {
-    await secrets.create(desired, signal);
-    return 'created';
+    return { created: true, secret: await secrets.create(desired, signal) };
   } catch (err) {
     if (!isSyncError(err) || err.status !== 409) throw err;
   }
@@ -89,7 +99,7 @@ async function createOrFindOurs(
     });
   }
   if (ownerOf(live) !== key) throw conflict(name, ownerOf(live));
-  return live;
+  return { created: false, secret: live };
 }
 
 function conflict(name: string, owner: string | undefined): SyncError {

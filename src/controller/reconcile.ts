@@ -3,7 +3,14 @@ import type { Config } from '../config.js';
 import { keyOf, type Clock, type Key, type Logger } from '../core/types.js';
 import { SyncError, isSyncError, type Reason } from '../errors.js';
 import { checkSecretSize, desiredSecret, describeVersions, renderSources, targetName } from '../render/index.js';
-import { Priority, readMaxAgeMs, refreshDelayMs, type ReconcileResult, type Request } from '../scheduler/index.js';
+import {
+  Priority,
+  readMaxAgeMs,
+  refreshDelayMs,
+  startupRefreshNotBefore,
+  type ReconcileResult,
+  type Request,
+} from '../scheduler/index.js';
 import { selectSources, type Source } from '../sources/index.js';
 import { readGroupKey } from '../vault/index.js';
 import { applySecret, type WriteResult } from './apply.js';
@@ -18,16 +25,18 @@ import {
   policyOf,
   requeueAfter,
   type RefreshMemory,
+  type Remembered,
 } from './refresh-policy.js';
 import { failureStatus, keptStatus, sameStatus, successStatus } from './status.js';
-import type {
-  EventRecorder,
-  ManagedSecretIndex,
-  SecretStore,
-  SecretSyncLister,
-  StatusWriter,
-  StoredSecret,
-  SyncMetrics,
+import {
+  READY,
+  type EventRecorder,
+  type ManagedSecretIndex,
+  type SecretStore,
+  type SecretSyncLister,
+  type StatusWriter,
+  type StoredSecret,
+  type SyncMetrics,
 } from './types.js';
 
 /** What reconcile needs from Config, plus the HMAC key. */
@@ -65,6 +74,9 @@ export interface ReconcileDeps {
    * leaves the set after its first reconcile.
    */
   startupReaders?: { has(key: Key): boolean; delete(key: Key): boolean };
+  /** When the initial list was queued (clock ms; undefined before): a startup reader's first refresh
+   *  comes an interval after it at the earliest (scheduler/timing.ts, startupRefreshNotBefore). */
+  initialListAt?: () => number | undefined;
   /** Where a push's status writes go, behind Secret writes (controller/status-lane.ts); absent:
    *  every status is written by the reconcile itself. */
   statusLane?: {
@@ -100,6 +112,15 @@ interface Synced {
   requeueAfterMs: number | undefined;
   /** The soonest notAfter of the sources (certificates), ms since the epoch. */
   notAfter?: number;
+  /** The Secret as written or found equal (RefreshMemory's `secret`, set once the status is too). */
+  settledSecret?: NonNullable<Remembered['secret']>;
+}
+
+/** The Secret is still what this process wrote for this spec, and the request was no refresh:
+ *  nothing read, nothing written, the next refresh where the last read put it. */
+interface Settled {
+  settled: true;
+  requeueAfterMs: number | undefined;
 }
 
 /** The refresh policy left the Secret as it is: nothing read, nothing written. */
@@ -138,7 +159,7 @@ export async function reconcile(request: Request, deps: ReconcileDeps, signal: A
 
   const started = deps.clock.now();
   const seconds = () => (deps.clock.now() - started) / 1000;
-  let done: Synced | Kept;
+  let done: Synced | Kept | Settled;
   try {
     done = await syncOnce(request, sync, deps, log, signal, startup);
   } catch (err) {
@@ -149,6 +170,10 @@ export async function reconcile(request: Request, deps: ReconcileDeps, signal: A
     throw error;
   }
 
+  if ('settled' in done) {
+    deps.metrics.observeSync('Unchanged', seconds());
+    return done.requeueAfterMs === undefined ? { reachedDependencies: true } : { requeueAfterMs: done.requeueAfterMs };
+  }
   // Whatever the force-sync annotation holds now has been handled: read fresh, or (CreatedOnce) ignored.
   const forceSync = forceSyncToken(sync);
   const now = deps.clock.now();
@@ -166,6 +191,12 @@ export async function reconcile(request: Request, deps: ReconcileDeps, signal: A
         deps.status.patchStatus(sync, status, signal),
       );
   }
+  // Only with its status written (or queued behind the push) is the sync complete: an event that
+  // comes later may find it settled (untouchedSinceOwnSync).
+  const remembered = deps.memory?.get(key);
+  if (remembered !== undefined && 'settledSecret' in done && done.settledSecret !== undefined) {
+    deps.memory?.set(key, { ...remembered, secret: done.settledSecret });
+  }
   const changed = !('kept' in done) && done.write !== 'unchanged';
   deps.metrics.observeSync(changed ? 'Synced' : 'Unchanged', seconds());
   // Kept by its policy is the state the SecretSync asks for: fresh, as far as it wants to be.
@@ -181,7 +212,7 @@ async function syncOnce(
   log: Logger,
   signal: AbortSignal,
   startup: boolean,
-): Promise<Synced | Kept> {
+): Promise<Synced | Kept | Settled> {
   const { key } = request;
   const { settings, secrets } = deps;
   const over = deps.quota?.check(key);
@@ -223,13 +254,36 @@ async function syncOnce(
   // With several sources the first one sets the phase.
   const phase = selected[0]?.target ?? { mount: '', path: '' };
   const group = readGroupKey(identity, phase);
+  const remembered = deps.memory?.get(key);
+  if (
+    !decision.fresh &&
+    request.priority !== Priority.Periodic &&
+    !selected.some(({ source }) => source.release !== undefined) &&
+    untouchedSinceOwnSync(sync, remembered, group, secrets.getCached(sync.metadata.namespace, name))
+  ) {
+    // Woken by an event (mostly the watch's echo of our own write, delivered before the write's
+    // answer, which queued the key again while it ran), and yet the Secret is the very object this
+    // process last wrote or found equal, for this spec: only Vault can have changed, and looking
+    // at Vault is the refresh's and the push's job. So no read (whatever the read cache still
+    // holds), no write, and the next refresh stays where the last read put it.
+    const read = remembered?.read;
+    const now = deps.clock.now();
+    return {
+      settled: true,
+      requeueAfterMs: requeueAfter(
+        policyOf(sync),
+        refreshDelayMs(now, intervalMs, group, read?.at ?? now, read?.notBefore),
+        undefined,
+      ),
+    };
+  }
   // A startup reader may take its group's shared read up to the cache TTL old: its next refresh
   // counts from that read (below), so the data is no older at that refresh than the schedule allows.
   // So may a sync woken by an event (its own Secret write seen by the watch before the write's
   // answer, a hand edit) for a shared read no older than the one its Secret holds: never a step
   // back, and no Vault read for the echo of our own write. Not a spec change (it reads again), and
   // not a periodic refresh (an older read would make it due again at once).
-  const own = deps.memory?.get(key)?.read;
+  const own = remembered?.read;
   const echo =
     request.priority !== Priority.Periodic &&
     own?.group === group &&
@@ -266,7 +320,16 @@ async function syncOnce(
   // The next slot counts from the oldest data read, so the SecretSyncs that shared one read come
   // due together however far apart they finished.
   const readAt = Math.min(readStarted, ...reads.map((r) => r.readAt ?? readStarted));
-  const periodic = refreshDelayMs(deps.clock.now(), intervalMs, group, readAt);
+  // A startup read's first refresh waits for an interval after the initial list (timing.ts); a
+  // later sync that used that same read (an event) keeps that slot rather than an earlier one.
+  const listedAt = startup ? deps.initialListAt?.() : undefined;
+  const notBefore =
+    listedAt !== undefined
+      ? startupRefreshNotBefore(listedAt, intervalMs)
+      : own !== undefined && readAt <= own.at
+        ? own.notBefore
+        : undefined;
+  const periodic = refreshDelayMs(deps.clock.now(), intervalMs, group, readAt, notBefore);
   // Under OnChange a source's refreshWithinMs (a lease to renew) still brings the key back: the hook
   // for sources that hold leases (decideRead reads again once it is due).
   const refreshWithinMs = Math.min(...reads.map((r) => r.refreshWithinMs ?? Infinity));
@@ -291,15 +354,16 @@ async function syncOnce(
   });
 
   const before = secrets.getCached(sync.metadata.namespace, name);
-  const write = await guard('KubernetesApiError', `writing Secret ${name}`, log, () =>
+  const { write, resourceVersion } = await guard('KubernetesApiError', `writing Secret ${name}`, log, () =>
     applySecret(key, desired, secrets, signal),
   );
   const digest = secrets.digestData(desired.data);
-  deps.memory?.set(key, {
+  const memory: Remembered = {
     dataDigest: digest,
-    read: { group, at: readAt },
+    read: { group, at: readAt, ...(notBefore === undefined ? {} : { notBefore }) },
     ...(Number.isFinite(refreshWithinMs) ? { dueAt: deps.clock.now() + refreshWithinMs } : {}),
-  });
+  };
+  deps.memory?.set(key, memory);
   // Only a change of data restarts consumers: not a Secret created over nothing, not a metadata-only
   // update, not a refresh that found the same values.
   if ((write === 'updated' || write === 'replaced') && before !== undefined && before.dataDigest !== digest) {
@@ -332,7 +396,37 @@ async function syncOnce(
     write,
     requeueAfterMs,
     ...(notAfters.length === 0 ? {} : { notAfter: Math.min(...notAfters) }),
+    // The Secret is all this spec asks for (earlier targets gone).
+    ...(resourceVersion === undefined
+      ? {}
+      : { settledSecret: { name, resourceVersion, generation: sync.metadata.generation } }),
   };
+}
+
+/**
+ * Whether the target Secret is, to the resourceVersion, the one this process last wrote or found
+ * equal for the SecretSync's current generation, read for `group`, and the status says so (Ready for
+ * that generation: a sync whose status write failed is not settled). A hand edit, a deletion, a new
+ * spec or a force-sync all fail it.
+ */
+function untouchedSinceOwnSync(
+  sync: SecretSync,
+  remembered: Remembered | undefined,
+  group: string,
+  cached: StoredSecret | undefined,
+): boolean {
+  const own = remembered?.secret;
+  if (own === undefined || remembered?.read?.group !== group || remembered.dueAt !== undefined) return false;
+  const ready = sync.status?.conditions?.find((c) => c.type === READY);
+  return (
+    own.generation === sync.metadata.generation &&
+    sync.status?.observedGeneration === sync.metadata.generation &&
+    ready?.status === 'True' &&
+    !forceSyncPending(sync) &&
+    cached !== undefined &&
+    cached.metadata.name === own.name &&
+    cached.metadata.resourceVersion === own.resourceVersion
+  );
 }
 
 /** A type outside the safe built-ins only if the operator listed it: a tenant must not be able to have

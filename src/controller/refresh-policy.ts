@@ -42,7 +42,11 @@ export interface Remembered {
   dueAt?: number;
   /** The read group of the last sync and when the data it used was read (clock ms): a sync woken by
    *  an event may take a shared read no older than that (reconcile.ts). */
-  read?: { group: string; at: number };
+  read?: { group: string; at: number; notBefore?: number };
+  /** The target Secret as this process last wrote it or found it equal, for that generation of the
+   *  spec (set once the sync is complete): while the cache holds this very resourceVersion, an event
+   *  cannot have changed anything but Vault (reconcile.ts). */
+  secret?: { name: string; resourceVersion: string; generation: number | undefined };
 }
 
 export class RefreshMemory {

@@ -42,7 +42,7 @@ describe('refresh policy Periodic (default)', () => {
     const first = await run(h);
     expect(first.requeueAfterMs).toBeGreaterThan(0);
     h.vault.put('secret/myapp/config', { password: 'two' }, 2);
-    await run(h);
+    await run(h, { priority: Priority.Periodic });
     expect(password(h)).toBe('two');
     expect(h.vault.requests).toHaveLength(2);
     expect(ready(h)?.message).toBe('Secret myapp matches Vault version 2');
@@ -166,7 +166,7 @@ describe('force-sync annotation', () => {
     await run(h);
     edit(h, (s) => (s.metadata.annotations = { [FORCE_SYNC_ANNOTATION]: 'x' }));
     await run(h);
-    await run(h);
+    await run(h, { priority: Priority.Periodic });
     expect(h.vault.requests.map((r) => r.fresh)).toEqual([false, true, false]);
   });
 
@@ -204,7 +204,7 @@ describe('restart hook', () => {
   it('is told only when the data of an existing Secret changed', async () => {
     const h = setup((s) => (s.spec.rolloutRestartTargets = [{ kind: 'Deployment', name: 'web' }]));
     await run(h); // created over nothing
-    await run(h); // nothing new
+    await run(h, { priority: Priority.Periodic }); // nothing new
     edit(h, (s) => {
       s.metadata.generation = 2;
       s.spec.target.labels = { team: 'a' }; // a metadata-only update
@@ -213,7 +213,7 @@ describe('restart hook', () => {
     expect(h.store.writes.map((w) => w.op)).toEqual(['create', 'update']);
     expect(h.changes).toEqual([]);
     h.vault.put('secret/myapp/config', { password: 'two' }, 2);
-    await run(h);
+    await run(h, { priority: Priority.Periodic });
     expect(h.changes).toHaveLength(1);
     expect(h.changes[0]?.digest).toMatch(/^[0-9a-f]{64}$/);
     expect(h.changes[0]?.digest).not.toContain(Buffer.from('two').toString('hex'));

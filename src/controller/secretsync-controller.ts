@@ -80,6 +80,8 @@ export class SecretSyncController {
   #initial: { key: Key; group: string; delayMs: number }[] | undefined = [];
   /** Keys of the initial list queued for a sync now and not reconciled yet (reconcile.ts). */
   readonly #startupReaders = new Set<Key>();
+  /** When queueInitialList ran (clock ms). */
+  #initialListAt: number | undefined;
   /** Status writes of pushes, behind their Secret writes. */
   readonly #statusLane: StatusLane;
 
@@ -103,6 +105,7 @@ export class SecretSyncController {
       quota: this.#quota,
       memory: deps.memory ?? new RefreshMemory(),
       startupReaders: this.#startupReaders,
+      initialListAt: () => this.#initialListAt,
       statusLane: this.#statusLane,
     };
     this.#runner = new Runner({
@@ -170,13 +173,15 @@ export class SecretSyncController {
    * flight, or just cached) serves the rest however the lanes interleave: about one Vault read per
    * group at startup, not one per SecretSync. Where the lanes' turns come too slowly for the usual
    * shared-read window (a busy controller), the group's startup readers still share its first read,
-   * up to the read cache's TTL (startupReaders in reconcile.ts). Called when the caches have synced;
-   * idempotent.
+   * up to the read cache's TTL (startupReaders in reconcile.ts), and their first refresh comes an
+   * interval after this call at the earliest (initialListAt), so an initial sync shorter than the
+   * interval reads each group once. Called when the caches have synced; idempotent.
    */
   queueInitialList(): void {
     const initial = this.#initial;
     this.#initial = undefined;
     if (initial === undefined) return;
+    this.#initialListAt = this.#clock.now();
     initial.sort((a, b) => compare(a.group, b.group) || compare(a.key, b.key));
     const { queue } = this.#deps;
     for (const { key, delayMs } of initial) {

@@ -117,6 +117,59 @@ describe('reads shared within a read group', () => {
     expect(h.fetched).toHaveLength(3);
   });
 
+  it('reads nothing for an echo that comes after the read cache forgot the read, nor for a repeated event', async () => {
+    const h = setup(2);
+    const [key, other] = [h.keys[0]!, h.keys[1]!];
+    const first = await h.run(key);
+    const due = h.clock.t + (first.requeueAfterMs ?? NaN);
+    // The echo re-queued the key behind a long initial list: it runs 50 s later, past the 30 s the
+    // read cache keeps the group's read. The Secret is the very object written: nothing to do.
+    h.clock.t += 50_000;
+    const again = await h.run(key);
+    expect(h.fetched).toHaveLength(1);
+    expect(h.clock.t + (again.requeueAfterMs ?? NaN)).toBe(due);
+    await h.run(key);
+    expect(h.fetched).toHaveLength(1);
+    expect(h.store.writes).toHaveLength(1);
+    // A change in Vault is the refresh's to find, and it does.
+    h.vault.put('secret/myapp/config', { password: 'two' }, 2);
+    await h.run(key, { priority: Priority.Periodic });
+    expect(h.fetched).toHaveLength(2);
+    expect(h.password(0)).toBe('two');
+    // A hand edit of the Secret (a new resourceVersion) is repaired from a read as before.
+    h.clock.t += 50_000;
+    h.store.edit(NS, 'app-0', (s) => (s.data.password = Buffer.from('hacked').toString('base64')));
+    await h.run(key);
+    expect(h.fetched).toHaveLength(3);
+    expect(h.password(0)).toBe('two');
+    // A SecretSync whose status does not say Ready for its generation is not settled.
+    await h.run(other); // its first sync shares the repair's read
+    h.clock.t += 50_000;
+    await h.run(other);
+    expect(h.fetched).toHaveLength(3);
+    const sync = h.syncs.get(other)!;
+    sync.status = { ...sync.status, observedGeneration: 0 };
+    h.syncs.set(sync);
+    await h.run(other);
+    expect(h.fetched).toHaveLength(4);
+  });
+
+  it('is not settled while the status of its last write failed to be written', async () => {
+    const h = setup(1);
+    const key = h.keys[0]!;
+    await h.run(key);
+    h.vault.put('secret/myapp/config', { password: 'two' }, 2);
+    h.clock.t += 50_000;
+    const patch = h.deps.status.patchStatus.bind(h.deps.status);
+    h.deps.status = { patchStatus: () => Promise.reject(new Error('apiserver down')) };
+    await expect(h.run(key, { priority: Priority.Periodic })).rejects.toThrow();
+    expect(h.password(0)).toBe('two'); // written; its status (version 2) was not
+    h.deps.status = { patchStatus: patch };
+    // The echo of that write comes before the retry: it must not settle on the stale status.
+    await h.run(key);
+    expect(h.syncs.get(key)?.status?.conditions?.find((c) => c.type === 'Ready')?.message).toContain('version 2');
+  });
+
   it('brings the SecretSyncs that shared one read back together, at the first slot after that read', async () => {
     const h = setup(3);
     h.deps.startupReaders = new Set(h.keys);
@@ -133,6 +186,31 @@ describe('reads shared within a read group', () => {
     }
     expect(h.fetched).toHaveLength(1);
     expect(due).toEqual([readAt + 20_000, readAt + 20_000, readAt + 20_000]);
+  });
+
+  it('does not bring a group read by the initial sync back before an interval after the initial list', async () => {
+    const h = setup(2);
+    h.deps.startupReaders = new Set(h.keys);
+    const phase = phaseMs(h.group, INTERVAL);
+    // The group's slot comes 20 s into the initial sync; the group is read 5 s in.
+    const listedAt = Math.ceil(h.clock.t / INTERVAL) * INTERVAL + phase - 20_000;
+    h.deps.initialListAt = () => listedAt;
+    h.clock.t = listedAt + 5_000;
+    const first = await h.run(h.keys[0]!);
+    expect(h.clock.t + (first.requeueAfterMs ?? NaN)).toBe(listedAt + 20_000 + INTERVAL);
+    // The other reader, 10 s later, and the first one's echo 40 s later keep that slot.
+    h.clock.t += 10_000;
+    const second = await h.run(h.keys[1]!);
+    expect(h.clock.t + (second.requeueAfterMs ?? NaN)).toBe(listedAt + 20_000 + INTERVAL);
+    h.clock.t += 40_000;
+    const echo = await h.run(h.keys[0]!);
+    expect(h.clock.t + (echo.requeueAfterMs ?? NaN)).toBe(listedAt + 20_000 + INTERVAL);
+    expect(h.fetched).toHaveLength(1);
+    // From the first refresh on, an interval apart on the phase.
+    h.clock.t = listedAt + 20_000 + INTERVAL;
+    const refresh = await h.run(h.keys[0]!, { priority: Priority.Periodic });
+    expect(refresh.requeueAfterMs).toBe(INTERVAL);
+    expect(h.fetched).toHaveLength(2);
   });
 
   it('refreshes at once a startup reader that finished after the slot its shared read called for', async () => {

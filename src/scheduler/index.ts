@@ -13,4 +13,11 @@ export {
   type WorkerHealth,
 } from './runner.js';
 export { type Dependency } from './outage.js';
-export { MIN_GAP_FRACTION, phaseMs, refreshDelayMs, readMaxAgeMs, startupDelayMs } from './timing.js';
+export {
+  MIN_GAP_FRACTION,
+  phaseMs,
+  refreshDelayMs,
+  readMaxAgeMs,
+  startupDelayMs,
+  startupRefreshNotBefore,
+} from './timing.js';

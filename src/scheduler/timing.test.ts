@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { MIN_GAP_FRACTION, phaseMs, readMaxAgeMs, refreshDelayMs, startupDelayMs } from './timing.js';
+import {
+  MIN_GAP_FRACTION,
+  phaseMs,
+  readMaxAgeMs,
+  refreshDelayMs,
+  startupDelayMs,
+  startupRefreshNotBefore,
+} from './timing.js';
 
 /** Groups are opaque strings to the scheduler (the controller builds them with vault's readGroupKey). */
 const group = (identity: string, path: string) => JSON.stringify([identity, 'secret', path, null]);
@@ -37,6 +44,23 @@ describe('phase-aligned refresh', () => {
     expect(refreshDelayMs(readAt + 25_000, I, g, readAt)).toBe(1);
     // Never 0: a refresh on the slot itself does not run again within the same tick.
     expect(refreshDelayMs(readAt + 20_000, I, g, readAt)).toBe(1);
+  });
+
+  it('puts the first refresh after a startup read an interval after the initial list, on the phase', () => {
+    const g = group('a', 'p');
+    const listedAt = phaseMs(g, I) + 4 * I - 30_000; // the group's slot comes 30 s into the initial sync
+    const notBefore = startupRefreshNotBefore(listedAt, I);
+    for (const readAfter of [0, 5_000, 29_000, 50_000, I - 1]) {
+      const readAt = listedAt + readAfter;
+      const due = readAt + refreshDelayMs(readAt, I, g, readAt, notBefore);
+      // Without it, a group read in the first 24 s would come due 30 s in, during the sync.
+      expect(due).toBe(listedAt + 30_000 + I);
+      expect(due - readAt).toBeLessThanOrEqual(2 * I);
+    }
+    // Read late (the initial sync took longer than an interval): the usual gap after the read.
+    const late = listedAt + I + 25_000;
+    expect(late + refreshDelayMs(late, I, g, late, notBefore)).toBe(listedAt + 30_000 + 2 * I);
+    expect(refreshDelayMs(listedAt, I, g, listedAt)).toBe(30_000); // the usual rule
   });
 
   it('spreads groups uniformly over the interval', () => {

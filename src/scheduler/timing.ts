@@ -24,18 +24,40 @@ export function phaseMs(groupKey: string, intervalMs: number): number {
 
 /**
  * Delay from `nowMs` to the group's first refresh slot at least MIN_GAP_FRACTION·interval after
- * `readAtMs`, when the data just synced was read (default: now). Counting from the read, not from
- * the end of the sync, gives every SecretSync that shared one read the same next slot, however far
- * apart they finished, and bounds the data's age at the next refresh by 1.1 intervals. A slot that
- * has already passed (a sync that shared an older read and finished late) is due at once: at least
- * 1 ms, so a refresh never runs again within the same clock tick.
+ * `readAtMs`, when the data just synced was read (default: now), and not before `notBeforeMs`.
+ * Counting from the read, not from the end of the sync, gives every SecretSync that shared one read
+ * the same next slot, however far apart they finished, and bounds the data's age at the next refresh
+ * by 1.1 intervals. A slot that has already passed (a sync that shared an older read and finished
+ * late) is due at once: at least 1 ms, so a refresh never runs again within the same clock tick.
+ *
+ * `notBeforeMs` is for the first refresh after a startup read (startupRefreshNotBefore): one
+ * interval after the initial list was queued, so no group comes due again while an initial sync
+ * shorter than the interval is still reading the others.
  */
-export function refreshDelayMs(nowMs: number, intervalMs: number, groupKey: string, readAtMs = nowMs): number {
+export function refreshDelayMs(
+  nowMs: number,
+  intervalMs: number,
+  groupKey: string,
+  readAtMs = nowMs,
+  notBeforeMs = -Infinity,
+): number {
   const phase = phaseMs(groupKey, intervalMs);
-  const earliest = Math.min(nowMs, readAtMs) + intervalMs * MIN_GAP_FRACTION;
+  const earliest = Math.max(Math.min(nowMs, readAtMs) + intervalMs * MIN_GAP_FRACTION, notBeforeMs);
   const cycles = Math.ceil((earliest - phase) / intervalMs);
   const next = phase + cycles * intervalMs;
   return Math.max(1, next - nowMs);
+}
+
+/**
+ * The earliest first refresh of a SecretSync read by the initial sync (never synced before, so due
+ * at once): a full interval after the initial list was queued. With the usual 0.1-interval gap, a
+ * group read early in an initial sync that lasts most of an interval has its slot come due before
+ * the sync is over and is read twice; this way an initial sync shorter than the interval reads each
+ * group once. The group stays on its phase (the slot is the first one from there), so the first
+ * refresh comes at most two intervals after the initial sync began, and every interval after that.
+ */
+export function startupRefreshNotBefore(listedAtMs: number, intervalMs: number): number {
+  return listedAtMs + intervalMs;
 }
 
 /**
