@@ -128,7 +128,9 @@ export async function runScenario(
   const stopAll = async () => {
     await running?.stop();
     await env?.stop(p.keep);
-    rmSync(auditDir, { recursive: true, force: true });
+    // --keep keeps Vault's audit log too (every read with its time and path).
+    if (p.keep) log(`[${engine.name}] Vault audit log kept: ${auditFile}`);
+    else rmSync(auditDir, { recursive: true, force: true });
   };
   const removeCleanup = cleanups.add(stopAll);
   try {
