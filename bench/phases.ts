@@ -6,7 +6,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Client, WatchObject } from './client.js';
-import { sleep } from './client.js';
+import { pool, sleep } from './client.js';
 import type { Engine, Running, SyncObjectSpec } from './engines.js';
 
 const TABLE = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json';
@@ -241,6 +241,64 @@ export interface WebhookResult extends Latencies {
   lastMs: (number | null)[];
   /** Time of the signed POST itself (until the 202). */
   requestMs: number[];
+  /**
+   * The floor in the same run: a bare client PUTs the same 100 Secrets' worth (scratch Secrets of the
+   * same shape in the same namespaces, which no engine manages) at the engine's write concurrency,
+   * and the same watch times each; from just before the first PUT.
+   */
+  bare?: Latencies & { lastMs: (number | null)[]; concurrency: number };
+}
+
+interface Round {
+  /** Makes round `r` write `value` (base64 is what the watch looks for); resolves to the start time. */
+  start(r: number, value: string): Promise<number>;
+}
+
+/**
+ * Rounds of `round.start` (a new PASSWORD value for every Secret in `targets`), timing with one watch
+ * until every target holds the round's value.
+ */
+async function timedRounds(
+  kube: Client,
+  targets: { namespace: string; name: string }[],
+  rounds: number,
+  roundCapMs: number,
+  round: Round,
+): Promise<Latencies & { lastMs: (number | null)[] }> {
+  const keys = new Set(targets.map((t) => `${t.namespace}/${t.name}`));
+  const updatedAt = new Map<string, number>();
+  let expected = '';
+  const abort = new AbortController();
+  const watch = kube.watch(
+    '/api/v1/secrets',
+    await currentRv(kube, '/api/v1/secrets'),
+    (_t, s) => {
+      const key = `${s.metadata.namespace}/${s.metadata.name}`;
+      if (!keys.has(key)) return;
+      if ((s.data?.PASSWORD ?? '') === expected && !updatedAt.has(key)) updatedAt.set(key, performance.now());
+    },
+    abort.signal,
+  );
+  await sleep(500);
+  const samples: number[] = [];
+  const lastMs: (number | null)[] = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const value = `webhook-round-${r}-${Date.now()}`;
+      expected = Buffer.from(value).toString('base64');
+      updatedAt.clear();
+      const t0 = await round.start(r, value);
+      const deadline = t0 + roundCapMs;
+      while (updatedAt.size < keys.size && performance.now() < deadline) await sleep(20);
+      for (const t of updatedAt.values()) samples.push(t - t0);
+      lastMs.push(updatedAt.size === keys.size ? Math.round(Math.max(...updatedAt.values()) - t0) : null);
+      await sleep(2000);
+    }
+  } finally {
+    abort.abort();
+    await watch;
+  }
+  return { ...latencies(keys.size * rounds, samples), lastMs };
 }
 
 /**
@@ -257,34 +315,11 @@ export async function webhookLatency(o: {
   rounds: number;
   roundCapMs: number;
 }): Promise<WebhookResult> {
-  const want = new Map<string, string>(); // namespace/name → PASSWORD (base64) it holds
-  const keys = new Set(o.targets.map((t) => `${t.namespace}/${t.name}`));
-  const updatedAt = new Map<string, number>();
-  let expected = '';
-  const abort = new AbortController();
-  const watch = o.kube.watch(
-    '/api/v1/secrets',
-    await currentRv(o.kube, '/api/v1/secrets'),
-    (_t, s) => {
-      const key = `${s.metadata.namespace}/${s.metadata.name}`;
-      if (!keys.has(key)) return;
-      const value = s.data?.PASSWORD ?? '';
-      want.set(key, value);
-      if (value === expected && !updatedAt.has(key)) updatedAt.set(key, performance.now());
-    },
-    abort.signal,
-  );
-  await sleep(500);
-  const samples: number[] = [];
-  const lastMs: (number | null)[] = [];
   const requestMs: number[] = [];
   const vaultsyncSig = (ts: string, body: string) =>
     `sha256=${createHmac('sha256', o.key).update(`${ts}.${body}`).digest('hex')}`;
-  try {
-    for (let r = 0; r < o.rounds; r++) {
-      const value = `webhook-round-${r}-${Date.now()}`;
-      expected = Buffer.from(value).toString('base64');
-      updatedAt.clear();
+  const pushed = await timedRounds(o.kube, o.targets, o.rounds, o.roundCapMs, {
+    async start(_r, value) {
       await o.vault.must('POST', `/v1/secret/data/${o.kvPath}`, { data: { username: 'webhook', password: value } });
       const body = JSON.stringify({ paths: [`secret/${o.kvPath}`] });
       const ts = String(Math.floor(Date.now() / 1000));
@@ -300,15 +335,69 @@ export async function webhookLatency(o: {
       });
       requestMs.push(Math.round(performance.now() - t0));
       if (res.status !== 202) throw new Error(`POST /v1/refresh: HTTP ${res.status}: ${await res.text()}`);
-      const deadline = t0 + o.roundCapMs;
-      while (updatedAt.size < keys.size && performance.now() < deadline) await sleep(20);
-      for (const t of updatedAt.values()) samples.push(t - t0);
-      lastMs.push(updatedAt.size === keys.size ? Math.round(Math.max(...updatedAt.values()) - t0) : null);
-      await sleep(2000);
-    }
-  } finally {
-    abort.abort();
-    await watch;
-  }
-  return { ...latencies(keys.size * o.rounds, samples), rounds: o.rounds, lastMs, requestMs };
+      return t0;
+    },
+  });
+  return { ...pushed, rounds: o.rounds, requestMs };
+}
+
+/**
+ * WebhookResult.bare: `rounds` rounds of a bare client PUTting a new value into scratch Secrets of the
+ * same shape beside `targets` at `concurrency`, timed by the same watch from just before the first PUT.
+ */
+export async function bareWriteLatency(
+  kube: Client,
+  targets: { namespace: string; name: string }[],
+  rounds: number,
+  roundCapMs: number,
+  concurrency: number,
+): Promise<NonNullable<WebhookResult['bare']>> {
+  const bare = await bareTargets(kube, targets);
+  const timed = await timedRounds(kube, bare, rounds, roundCapMs, {
+    async start(_r, value) {
+      const t0 = performance.now();
+      await pool(bare.length, concurrency, async (i) => {
+        const s = bare[i]!;
+        await kube.must('PUT', `/api/v1/namespaces/${s.namespace}/secrets/${s.name}`, bareSecret(s, value));
+      });
+      return t0;
+    },
+  });
+  await pool(bare.length, concurrency, async (i) => {
+    const s = bare[i]!;
+    await kube.request('DELETE', `/api/v1/namespaces/${s.namespace}/secrets/${s.name}`);
+  });
+  return { ...timed, concurrency };
+}
+
+/** One scratch Secret per target, beside it and of its shape, labelled so that no engine manages it. */
+async function bareTargets(
+  kube: Client,
+  targets: { namespace: string; name: string }[],
+): Promise<{ namespace: string; name: string }[]> {
+  const bare = targets.map((t) => ({ namespace: t.namespace, name: `bare-${t.name}` }));
+  await pool(bare.length, 16, async (i) => {
+    const s = bare[i]!;
+    await kube.must('POST', `/api/v1/namespaces/${s.namespace}/secrets`, bareSecret(s, 'initial'));
+  });
+  return bare;
+}
+
+function bareSecret(s: { namespace: string; name: string }, value: string) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: s.name,
+      namespace: s.namespace,
+      labels: { 'app.kubernetes.io/managed-by': 'bench' },
+      annotations: {
+        'vaultsync.io/secretsync': `${s.namespace}/${s.name}`,
+        'vaultsync.io/vault-version': '1',
+        'vaultsync.io/content-hmac': createHmac('sha256', 'bench').update(value).digest('hex'),
+      },
+    },
+    type: 'Opaque',
+    data: { USERNAME: Buffer.from('webhook').toString('base64'), PASSWORD: Buffer.from(value).toString('base64') },
+  };
 }

@@ -212,6 +212,10 @@ const rows: Row[] = [
     targets: ['webhook50', 'webhook99'],
   },
   {
+    metric: '  bare client, the same 100 Secret PUTs → watch p50 / p99',
+    get: (r) => (r.webhook?.bare ? `${ms(r.webhook.bare.p50Ms)} / ${ms(r.webhook.bare.p99Ms)}` : '—'),
+  },
+  {
     metric: 'engine peak RSS (MiB)',
     get: (r) => num(r.engineProcess?.peakRssMiB),
     value: (r) => r.engineProcess?.peakRssMiB,

@@ -13,6 +13,7 @@ import type { Engine, Running } from './engines.js';
 import {
   newSyncLatency,
   waitInitialSync,
+  bareWriteLatency,
   webhookLatency,
   type InitialSync,
   type Latencies,
@@ -246,8 +247,21 @@ export async function runScenario(
           roundCapMs: 30_000,
         });
         await mark('webhook');
+        // The floor: what this API server takes for the same Secret writes from a bare client, now.
+        result.webhook.bare = await bareWriteLatency(
+          kube,
+          whSpecs.map((s) => ({ namespace: s.namespace, name: s.target })),
+          p.webhookRounds,
+          30_000,
+          p.concurrency,
+        );
+        await mark('webhook-bare');
         log(
           `  p50 ${fmtMs(result.webhook.p50Ms)}, p99 ${fmtMs(result.webhook.p99Ms)}, last per round ${result.webhook.lastMs.join(', ')} ms`,
+        );
+        const bare = result.webhook.bare;
+        log(
+          `  bare client, the same Secret PUTs at concurrency ${bare.concurrency}: p50 ${fmtMs(bare.p50Ms)}, p99 ${fmtMs(bare.p99Ms)}, last per round ${bare.lastMs.join(', ')} ms`,
         );
       }
     }

@@ -110,6 +110,43 @@ describe('ManagedSecrets cache', () => {
     });
   });
 
+  it('wakes no owner for the echo of its own write arriving before the answer, but does for any other change', async () => {
+    const s = await started([secret('a', '90')]);
+    const owners: string[] = [];
+    s.onOwnerChange((k) => owners.push(k));
+    const w = await server.nextWatch();
+    const changed = (rv: string, value: string) =>
+      secret('a', rv, undefined, { data: { KEY: Buffer.from(value).toString('base64') } });
+    let answer: () => void = () => undefined;
+    server.route('PUT', `${NS_SECRETS}/a`, (req, res) => {
+      const body = json(req) as unknown as SecretObject;
+      answer = () => {
+        sendJson(res, 200, { ...body, metadata: { ...body.metadata, resourceVersion: '120' } });
+      };
+    });
+    const writing = s.update(changed('90', 'new-value'));
+    await vi.waitFor(() => {
+      expect(server.received('PUT', `${NS_SECRETS}/a`)).toHaveLength(1);
+    });
+    w.send('MODIFIED', changed('120', 'new-value')); // the echo, before the answer
+    w.send('ADDED', secret('z', '121', 'ns/other'));
+    await vi.waitFor(() => {
+      expect(s.getCached('ns', 'z')).toBeDefined();
+    });
+    expect(s.getCached('ns', 'a')?.metadata.resourceVersion).toBe('120'); // cached all the same
+    expect(owners).toEqual(['ns/other']);
+    w.send('MODIFIED', changed('121', 'edited-by-hand')); // someone else, while ours is in flight
+    await vi.waitFor(() => {
+      expect(owners).toEqual(['ns/other', 'ns/a-sync']);
+    });
+    answer();
+    await writing;
+    w.send('MODIFIED', changed('130', 'new-value')); // no write in flight: a change like any other
+    await vi.waitFor(() => {
+      expect(owners).toEqual(['ns/other', 'ns/a-sync', 'ns/a-sync']);
+    });
+  });
+
   it('keeps the object of its own write when an older watch event arrives later', async () => {
     const s = await started([secret('a', '90')]);
     const w = await server.nextWatch();

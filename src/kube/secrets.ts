@@ -60,6 +60,15 @@ export interface ManagedSecretsOptions {
 
 const RESOURCE = 'Secret';
 
+/** What a write of ours sets on a Secret (its data by digest). */
+interface Expected {
+  type: string;
+  immutable: boolean;
+  dataDigest: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
 /**
  * The Secrets vaultsync manages (label app.kubernetes.io/managed-by=vaultsync): a cache indexed
  * by owning SecretSync, plus live reads and rate-limited writes. Each successful write goes into
@@ -71,6 +80,13 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
   private readonly api: KubeHttp;
   private readonly limiter: WriteLimiter;
   private readonly hashKey: Buffer;
+  /**
+   * Our writes in flight, by `namespace/name`. The watch event of a write often arrives before its
+   * answer (which is what puts it in the cache); an event that shows everything the write sets is
+   * that echo, and wakes no owner: the owner's reconcile is the writer, and a reconcile woken by it
+   * would only find its own Secret (a push or an initial sync would run every key twice).
+   */
+  private readonly writing = new Map<string, Expected>();
 
   constructor(opts: ManagedSecretsOptions) {
     this.api = opts.api;
@@ -102,10 +118,10 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
     };
     this.informer.addHandlers({
       add: (_k, s) => {
-        emit(s);
+        if (!this.isEcho(s)) emit(s);
       },
       update: (_k, s, old) => {
-        emit(s);
+        if (!this.isEcho(s)) emit(s);
         if (owner(old) !== owner(s)) emit(old);
       },
       delete: (_k, s) => {
@@ -137,8 +153,8 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
   }
 
   async create(secret: SecretObject, signal?: AbortSignal): Promise<StoredSecret> {
-    const { namespace, name } = secret.metadata;
-    const written = await this.write('create', namespace, name, signal, () =>
+    const { namespace } = secret.metadata;
+    const written = await this.write('create', secret, signal, () =>
       this.api.request({ method: 'POST', path: secretsPath(namespace), body: toV1Secret(secret), signal }),
     );
     this.remember(written);
@@ -147,7 +163,7 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
 
   async update(secret: SecretObject, signal?: AbortSignal): Promise<StoredSecret> {
     const { namespace, name } = secret.metadata;
-    const written = await this.write('update', namespace, name, signal, () =>
+    const written = await this.write('update', secret, signal, () =>
       this.api.request({ method: 'PUT', path: secretPath(namespace, name), body: toV1Secret(secret), signal }),
     );
     this.remember(written);
@@ -179,18 +195,43 @@ export class ManagedSecrets implements SecretStore, ManagedSecretIndex {
 
   private async write(
     verb: string,
-    namespace: string,
-    name: string,
+    secret: SecretObject,
     signal: AbortSignal | undefined,
     call: () => Promise<unknown>,
   ): Promise<StoredSecret> {
+    const { namespace, name } = secret.metadata;
+    const key = `${namespace}/${name}`;
+    const expected: Expected = {
+      type: secret.type,
+      immutable: secret.immutable ?? false,
+      dataDigest: this.digestData(secret.data),
+      labels: secret.metadata.labels ?? {},
+      annotations: secret.metadata.annotations ?? {},
+    };
+    this.writing.set(key, expected);
     let result: unknown;
     try {
       result = await this.limiter.run(call, signal, namespace);
     } catch (err: unknown) {
       throw kubeError('KubernetesApiError', { verb, resource: RESOURCE, namespace, name }, err);
+    } finally {
+      if (this.writing.get(key) === expected) this.writing.delete(key);
     }
     return this.decode(result, verb, namespace, name);
+  }
+
+  /** Whether `secret` (from the watch) shows everything a write of ours in flight sets on it. */
+  private isEcho(secret: StoredSecret): boolean {
+    const e = this.writing.get(`${secret.metadata.namespace}/${secret.metadata.name}`);
+    if (e === undefined) return false;
+    const { labels = {}, annotations = {} } = secret.metadata;
+    return (
+      secret.type === e.type &&
+      (secret.immutable ?? false) === e.immutable &&
+      secret.dataDigest === e.dataDigest &&
+      Object.entries(e.labels).every(([k, v]) => labels[k] === v) &&
+      Object.entries(e.annotations).every(([k, v]) => annotations[k] === v)
+    );
   }
 
   private decode(raw: unknown, verb: string, namespace: string, name: string): StoredSecret {
