@@ -108,7 +108,10 @@ export function vaultsyncEngine(controllerArgs: string[], nodeOptions?: string):
         ...(options ? { env: { NODE_OPTIONS: options } } : {}),
         readyTimeoutMs,
       });
-      return { pid: proc.pid, url, running: () => proc.running, logFile: proc.logFile, stop: () => proc.stop(10_000) };
+      // A profiled controller writes its CPU and heap profiles as it exits: minutes on a busy machine
+      // (SIGKILL after 10 s lost them).
+      const graceMs = options?.includes('-prof') === true ? 300_000 : 10_000;
+      return { pid: proc.pid, url, running: () => proc.running, logFile: proc.logFile, stop: () => proc.stop(graceMs) };
     },
   };
 }
