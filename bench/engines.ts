@@ -110,7 +110,7 @@ export function vaultsyncEngine(controllerArgs: string[], nodeOptions?: string):
       });
       // A profiled controller writes its CPU and heap profiles as it exits: minutes on a busy machine
       // (SIGKILL after 10 s lost them).
-      const graceMs = options?.includes('-prof') === true ? 300_000 : 10_000;
+      const graceMs = options.includes('-prof') ? 300_000 : 10_000;
       return { pid: proc.pid, url, running: () => proc.running, logFile: proc.logFile, stop: () => proc.stop(graceMs) };
     },
   };

@@ -152,6 +152,7 @@ export async function runScenario(
       const w: Watched = { kube, auditFile, envPids: envProcesses(env) };
       const cpu = async () => {
         const a = await snapshot(w);
+        log(`  timed writes started`);
         return async () => cpuBetween(a, await snapshot(w));
       };
       result.raw = await measureRawCreates(env, kube, engine, p, p.concurrency, cpu);
